@@ -63,3 +63,17 @@ def require_dir(path: str | Path) -> Path:
     if not p.is_dir():
         raise BadInputFile(p, "is a file, expected a directory")
     return p
+
+
+def make_out_dir(path: str | Path) -> Path:
+    """Create the output folder ``path`` (and its parents), or raise a UserError saying why not."""
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise BadInputFile(p, "exists and is not a folder", "choose another output folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputFile(
+            p, f"cannot create this folder: {exc.strerror or exc}", "choose another output folder"
+        ) from exc
+    return p

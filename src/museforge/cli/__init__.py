@@ -1,0 +1,73 @@
+"""The ``museforge`` command line: one sub-command group per medium, plus demo, doctor, store.
+
+The CLI is a thin layer over the Python API. Errors a person can fix are printed as one
+line, ``error: <what, which file, what to do>``, with exit code 2 and no traceback;
+Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+from typer.main import get_command
+
+from museforge.cli import demo, doctor, music, store
+from museforge.errors import UserError
+
+try:  # typer vendors click; the class that means "no arguments, show the help"
+    from typer._click.exceptions import NoArgsIsHelpError
+except ImportError:  # pragma: no cover - a typer without the vendored click
+    NoArgsIsHelpError = ()  # type: ignore[assignment,misc]
+
+app = typer.Typer(
+    name="museforge",
+    help="A local-first creative-AI studio: make images, melodies, stories and robot art "
+    "with machine learning, on your own machine, offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("doctor")(doctor.doctor)
+app.command("demo")(demo.demo)
+app.add_typer(store.app, name="store")
+app.add_typer(music.app, name="music")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    line = " ".join(str(message).split())
+    print(f"error: {line}", file=sys.stderr)
+    return code
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return the exit code (used by ``main`` and the tests)."""
+    command = get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = command.main(args=args, prog_name="museforge", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        print(exc.format_message())
+        return 0
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return 130
+    except UserError as exc:
+        return _fail(exc.message, exc.exit_code)
+    except typer.TyperException as exc:  # click's usage errors: bad option, missing argument
+        return _fail(exc.format_message(), getattr(exc, "exit_code", 2))
+    except Exception as exc:
+        exit_code = getattr(exc, "exit_code", None)
+        if isinstance(exit_code, int):  # e.g. an interrupted training run: 130
+            return _fail(str(exc), exit_code)
+        raise
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

@@ -1,0 +1,110 @@
+"""The main entry point: help everywhere, doctor, demo, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+
+from museforge.cli import app, run
+
+
+def _leaf_commands(command, path=()):
+    subcommands = getattr(command, "commands", None)
+    if not subcommands:
+        return [path]
+    leaves = []
+    for name, sub in sorted(subcommands.items()):
+        leaves += _leaf_commands(sub, (*path, name))
+    return leaves
+
+
+def _all_paths(command, path=()):
+    yield path
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _all_paths(sub, (*path, name))
+
+
+LEAVES = _leaf_commands(get_command(app))
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSEFORGE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MUSEFORGE_DB_URL", raising=False)
+
+
+def test_console_script_help_exits_zero():
+    exe = Path(sys.executable).with_name("museforge")
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "doctor" in result.stdout and "store" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "path", list(_all_paths(get_command(app))), ids=lambda p: " ".join(p) or "museforge"
+)
+def test_every_command_has_help(path, capsys):
+    assert run([*path, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage" in out
+
+
+def test_every_option_has_help_text():
+    missing = []
+    for path in LEAVES:
+        command = get_command(app)
+        for name in path:
+            command = command.commands[name]
+        for param in command.params:
+            if param.param_type_name == "option" and not getattr(param, "help", None):
+                missing.append(f"{' '.join(path)} {param.opts[0]}")
+    assert not missing, f"options without help text: {missing}"
+
+
+def test_no_arguments_prints_help(capsys):
+    assert run([]) == 0
+    assert "Usage" in capsys.readouterr().out
+
+
+def test_doctor_reports_machine(capsys):
+    assert run(["doctor"]) == 0
+    assert run(["doctor", "--json"]) == 0
+    out = capsys.readouterr().out
+    info = json.loads(out[out.index("{\n") :])
+    assert info["torch_threads"] >= 1
+    assert isinstance(info["gpu"]["cuda"], bool)
+    assert info["store"].startswith("sqlite:///") and info["store"].endswith("store.db")
+    assert "soundfont" in info and isinstance(info["shipped_models"], list)
+
+
+def test_demo_writes_gallery(tmp_path, capsys):
+    out = tmp_path / "gallery"
+    assert run(["demo", "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "<html" in page and "museforge demo" in page
+    assert "torch threads" in page
+
+
+def test_unexpected_subcommand_is_one_line_error(capsys):
+    assert run(["no-such-command"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+
+
+def test_error_through_real_process_is_one_line_without_traceback(tmp_path):
+    env = {**os.environ, "MUSEFORGE_HOME": str(tmp_path / "home")}
+    exe = Path(sys.executable).with_name("museforge")
+    result = subprocess.run(
+        [str(exe), "store", "show", "deadbeef"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "deadbeef" in lines[0]
+    assert "Traceback" not in result.stderr

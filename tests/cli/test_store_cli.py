@@ -1,0 +1,176 @@
+"""``museforge store`` through its Typer sub-app, on a temporary home.
+
+Called alone, the sub-app lets a UserError out as an exception (the main entry point turns
+it into ``error: ...`` and exit code 2), so these tests check the exception and its text.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from museforge.cli.store import app
+from museforge.core.store import Artifact, Store
+from museforge.errors import BadInputFile, MissingFile, NotFoundInStore, UserError
+
+runner = CliRunner()
+UNKNOWN = "feedfacecafe"
+
+
+def run(*args: str) -> Result:
+    return runner.invoke(app, list(args))
+
+
+def assert_user_error(result: Result, kind: type[UserError], *named: str) -> None:
+    assert isinstance(result.exception, kind), result.output
+    message = str(result.exception)
+    assert "\n" not in message
+    for name in named:
+        assert name in message
+
+
+def assert_bad_value(result: Result, option: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Invalid value" in result.output and option in result.output
+
+
+@pytest.fixture
+def family(home: Path) -> dict[str, Artifact]:
+    """A tune, a variation of it, and a blend of both, rated once."""
+    with Store() as store:
+        tune = store.add_bytes(b"tune", ".mid", kind="melody", seed=7, note="[bold]folk[/bold]")
+        variation = store.add_bytes(
+            b"variation", ".mid", kind="melody", parents=[(tune.id, "variation-of")]
+        )
+        blend = store.add_bytes(
+            b"blend",
+            ".mid",
+            kind="melody",
+            params={"alpha": 0.5},
+            parents=[(tune.id, "interpolation-of"), (variation.id, "interpolation-of")],
+        )
+        store.rate(blend.id, 4, note="warm")
+    return {"tune": tune, "variation": variation, "blend": blend}
+
+
+def test_list_shows_newest_first_and_filters_by_kind(family: dict[str, Artifact]) -> None:
+    result = run("list")
+    assert result.exit_code == 0, result.output
+    where = [result.output.index(family[name].id[:10]) for name in ("blend", "variation", "tune")]
+    assert where == sorted(where)
+    assert "[bold]" in result.output  # notes are printed as text, not as markup
+
+    assert "no artifacts yet" in run("list", "--kind", "image").output
+    assert len([x for x in run("list", "--limit", "1").output.splitlines() if "melody" in x]) == 1
+
+
+def test_list_errors(family: dict[str, Artifact]) -> None:
+    assert_user_error(run("list", "--project", "nope"), NotFoundInStore, "nope")
+    assert_user_error(run("list", "--kind", "Big Kind"), UserError, "Big Kind")
+    assert_bad_value(run("list", "--limit", "-1"), "--limit")
+
+
+def test_show_prints_fields_parents_children_and_ratings(family: dict[str, Artifact]) -> None:
+    blend = family["blend"]
+    result = run("show", blend.id[:6])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert blend.id in out and "audio/midi" in out and '{"alpha": 0.5}' in out
+    assert "parents (2)" in out and out.count("interpolation-of") == 2
+    assert "children (0)" in out
+    assert "ratings (1)" in out and "4 by human" in out and "warm" in out
+
+    tune = run("show", family["tune"].id).output
+    assert "children (2)" in tune and "[bold]folk[/bold]" in tune
+
+
+def test_show_and_lineage_errors(family: dict[str, Artifact]) -> None:
+    for command in ("show", "lineage"):
+        assert_user_error(run(command, UNKNOWN), NotFoundInStore, UNKNOWN)
+        assert_user_error(run(command, "xyz!"), NotFoundInStore, "xyz!")
+    assert_bad_value(run("lineage", family["tune"].id, "--depth", "0"), "--depth")
+
+
+def test_lineage_prints_the_ancestors_as_a_tree(family: dict[str, Artifact]) -> None:
+    result = run("lineage", family["blend"].id[:8])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(family["blend"].id[:12])
+    tune, variation = family["tune"].id[:12], family["variation"].id[:12]
+    assert any(f"interpolation-of: {tune}" in line for line in lines)
+    assert any(f"interpolation-of: {variation}" in line for line in lines)
+    assert any(f"variation-of: {tune}" in line and "(shown above)" in line for line in lines)
+
+    shallow = run("lineage", family["blend"].id, "--depth", "1").output
+    assert "more generations" in shallow and "variation-of" not in shallow
+
+
+def test_export_writes_the_files_and_provenance(
+    family: dict[str, Artifact], tmp_path: Path
+) -> None:
+    out = tmp_path / "bundle"
+    result = run("export", family["blend"].id[:8], str(out))
+    assert result.exit_code == 0, result.output
+    assert str(out) in result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([f"{a.id}.mid" for a in family.values()] + ["provenance.json"])
+    doc = json.loads((out / "provenance.json").read_text())
+    assert doc["artifact"] == family["blend"].id
+
+
+def test_export_errors(family: dict[str, Artifact], tmp_path: Path) -> None:
+    assert_user_error(run("export", UNKNOWN, str(tmp_path / "x")), NotFoundInStore, UNKNOWN)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    assert_user_error(run("export", family["tune"].id, str(a_file)), BadInputFile, str(a_file))
+    assert not (tmp_path / "x").exists()
+
+
+def test_rate_records_a_human_rating(family: dict[str, Artifact]) -> None:
+    result = run("rate", family["tune"].id[:6], "3.5", "--note", "catchy")
+    assert result.exit_code == 0, result.output
+    assert f"rated {family['tune'].id[:12]}: 3.5" in result.output
+    with Store() as store:
+        ratings = store.ratings(family["tune"].id)
+    assert [(r.score, r.by, r.note) for r in ratings] == [(3.5, "human", "catchy")]
+
+
+def test_rate_errors(family: dict[str, Artifact]) -> None:
+    assert_user_error(run("rate", UNKNOWN, "3"), NotFoundInStore, UNKNOWN)
+    assert_bad_value(run("rate", family["tune"].id, "lots"), "score")
+    assert_user_error(run("rate", family["tune"].id, "nan"), UserError, "nan")
+
+
+def test_add_keeps_the_file_with_its_parents(family: dict[str, Artifact], tmp_path: Path) -> None:
+    source = tmp_path / "edit.mid"
+    source.write_bytes(b"edited by hand")
+    tune, variation = family["tune"].id, family["variation"].id
+    args = ["add", str(source), "--kind", "melody", "--seed", "11", "--note", "hand edit"]
+    args += ["--parent", tune[:6], "--relation", "edited-from", "--parent", variation[:6]]
+    args += ["--relation", "input"]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    new_id = result.output.strip()
+    with Store() as store:
+        added = store.get(new_id)
+        parents = sorted((e.artifact.id, e.relation) for e in store.parents(new_id))
+    assert (added.kind, added.seed, added.note) == ("melody", 11, "hand edit")
+    assert parents == sorted([(tune, "edited-from"), (variation, "input")])
+
+
+def test_add_errors(family: dict[str, Artifact], tmp_path: Path) -> None:
+    missing = tmp_path / "missing.mid"
+    assert_user_error(run("add", str(missing), "--kind", "melody"), MissingFile, str(missing))
+
+    source = tmp_path / "new.mid"
+    source.write_bytes(b"new")
+    tune = family["tune"].id
+    base = ["add", str(source), "--kind", "melody", "--parent", tune]
+    assert_user_error(run(*base, "--relation", "stolen-from"), UserError, "stolen-from")
+    assert_user_error(run(*base[:-1], UNKNOWN), NotFoundInStore, UNKNOWN)
+    assert_bad_value(run(*base, "--relation", "input", "--relation", "input"), "--relation")
+    with Store() as store:
+        assert len(store.list_artifacts()) == 3

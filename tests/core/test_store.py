@@ -1,0 +1,397 @@
+"""The store on real SQLite files and a real PostgreSQL server (the ``store`` fixture runs
+each test on both)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, update
+
+from museforge.core.store import MAX_LINEAGE_DEPTH, Artifact, Meta, Store
+from museforge.errors import BadInputFile, MissingFile, NotFoundInStore, UserError
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_artifact_with_two_parents_round_trips(store: Store, tmp_path: Path) -> None:
+    seed_tune = store.add_bytes(b"tune", ".mid", kind="melody")
+    model = store.add_bytes(b"weights", ".safetensors", kind="model")
+    source = tmp_path / "variation.MID"
+    source.write_bytes(b"variation bytes")
+
+    made = store.add_file(
+        source,
+        kind="melody",
+        params={"temperature": 0.9, "bars": [4, 8], "style": {"mode": "dorian"}},
+        seed=2**40 + 7,
+        model_id="melody-vae-small",
+        parents=[(seed_tune.id, "variation-of"), (model.id[:8], "generated-by")],
+        project="folk",
+        note="second try",
+    )
+
+    again = store.get(sha(b"variation bytes"))
+    assert again.id == made.id
+    assert (again.kind, again.media_type, again.size) == ("melody", "audio/midi", 15)
+    assert again.params == {"temperature": 0.9, "bars": [4, 8], "style": {"mode": "dorian"}}
+    assert (again.seed, again.model_id, again.note) == (2**40 + 7, "melody-vae-small", "second try")
+    assert store.project_name(again) == "folk"
+    assert again.created.utcoffset() is not None
+    assert store.path_of(again).read_bytes() == b"variation bytes"
+    assert store.path_of(again).name.endswith(".mid")
+    assert sorted((e.artifact.id, e.relation) for e in store.parents(made.id)) == sorted(
+        [(seed_tune.id, "variation-of"), (model.id, "generated-by")]
+    )
+    assert [(e.artifact.id, e.relation) for e in store.children(seed_tune.id)] == [
+        (made.id, "variation-of")
+    ]
+
+
+def test_ancestors_of_four_generations_with_a_diamond_each_once_at_nearest_depth(
+    store: Store,
+) -> None:
+    #   g1 -> a, b      (diamond: a and b both come from g1 and both feed c)
+    #   a, b -> c
+    #   c, g1 -> d      (g1 is also d's direct parent, so its nearest depth is 1)
+    #   d -> e
+    g1 = store.add_bytes(b"g1", ".png", kind="image")
+    a = store.add_bytes(b"a", ".png", kind="image", parents=[(g1.id, "variation-of")])
+    b = store.add_bytes(b"b", ".png", kind="image", parents=[(g1.id, "edited-from")])
+    c = store.add_bytes(
+        b"c", ".png", kind="image", parents=[(a.id, "interpolation-of"), (b.id, "interpolation-of")]
+    )
+    other = store.add_bytes(b"other", ".png", kind="image")
+    d = store.add_bytes(
+        b"d", ".png", kind="image", parents=[(c.id, "chosen-from"), (other.id, "input")]
+    )
+    e = store.add_bytes(b"e", ".png", kind="image", parents=[(d.id, "continuation-of")])
+
+    depths = {x.artifact.id: x.depth for x in store.ancestors(e.id)}
+    assert depths == {d.id: 1, c.id: 2, other.id: 2, a.id: 3, b.id: 3, g1.id: 4}
+    assert len(store.ancestors(e.id)) == 6  # each ancestor once, though g1 is reached twice
+
+    tree = store.lineage_tree(e.id)
+    assert tree.artifact.id == e.id and tree.relation is None
+    (d_node,) = tree.parents
+    assert (d_node.artifact.id, d_node.relation) == (d.id, "continuation-of")
+    c_node = d_node.parents[0]
+    g1_nodes = [p.parents[0] for p in c_node.parents]
+    assert [n.artifact.id for n in g1_nodes] == [g1.id, g1.id]
+    assert [n.repeated for n in g1_nodes] == [False, True]
+
+
+def test_a_cycle_made_by_dedupe_does_not_trap_the_walk(store: Store) -> None:
+    first = store.add_bytes(b"v1", ".txt", kind="story")
+    second = store.add_bytes(b"v2", ".txt", kind="story", parents=[(first.id, "edited-from")])
+    # editing v2 back gives v1's bytes again: the graph now has a cycle
+    back = store.add_bytes(b"v1", ".txt", kind="story", parents=[(second.id, "edited-from")])
+    assert back.id == first.id
+
+    assert [(x.artifact.id, x.depth) for x in store.ancestors(first.id)] == [(second.id, 1)]
+    tree = store.lineage_tree(first.id)
+    assert tree.parents[0].parents[0].artifact.id == first.id
+    assert tree.parents[0].parents[0].repeated
+
+
+def test_a_lineage_deeper_than_the_walk_is_cut_at_its_bound(tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'deep.db'}", objects_dir=tmp_path / "objects") as deep:
+        parents: list[tuple[str, str]] = []
+        for turn in range(MAX_LINEAGE_DEPTH + 20):  # a long co-written story, turn by turn
+            art = deep.add_bytes(f"turn {turn}".encode(), ".txt", kind="story", parents=parents)
+            parents = [(art.id, "continuation-of")]
+        ancestors = deep.ancestors(art.id)
+        assert [a.depth for a in ancestors] == list(range(1, MAX_LINEAGE_DEPTH + 1))
+        node, generations = deep.lineage_tree(art.id), 0
+        while node.parents:
+            (node,) = node.parents
+            generations += 1
+        assert generations == MAX_LINEAGE_DEPTH
+
+
+def test_same_bytes_are_stored_once_and_new_lineage_is_merged(store: Store) -> None:
+    p1 = store.add_bytes(b"p1", ".txt", kind="story")
+    p2 = store.add_bytes(b"p2", ".txt", kind="story")
+    one = store.add_bytes(b"same", ".txt", kind="story", seed=1, parents=[(p1.id, "input")])
+    two = store.add_bytes(
+        b"same", ".txt", kind="story", seed=2, parents=[(p1.id, "input"), (p2.id, "input")]
+    )
+
+    assert one.id == two.id == sha(b"same")
+    assert two.seed == 1  # the first record describes how the bytes were made
+    assert len(store.list_artifacts()) == 3
+    assert sorted(e.artifact.id for e in store.parents(one.id)) == sorted([p1.id, p2.id])
+    assert len([f for f in store.objects_dir.rglob("*") if f.is_file()]) == 3
+
+
+def test_an_artifact_identical_to_its_parent_adds_no_self_edge(store: Store) -> None:
+    art = store.add_bytes(b"x", ".txt", kind="story")
+    store.add_bytes(b"x", ".txt", kind="story", parents=[(art.id, "variation-of")])
+    assert store.parents(art.id) == []
+
+
+def test_lookup_by_unique_prefix_and_clear_errors_otherwise(store: Store) -> None:
+    # find two contents whose ids share a 4-digit prefix, to make an ambiguous one
+    by_prefix: dict[str, bytes] = {}
+    n = 0
+    while True:
+        data = str(n).encode()
+        if (hit := by_prefix.setdefault(sha(data)[:4], data)) is not data:
+            break
+        n += 1
+    first = store.add_bytes(hit, ".txt", kind="story")
+    store.add_bytes(data, ".txt", kind="story")
+
+    assert store.get(first.id[:10].upper()).id == first.id
+    with pytest.raises(NotFoundInStore, match="ambiguous") as ambiguous:
+        store.get(first.id[:4])
+    assert first.id[:12] in str(ambiguous.value)
+    with pytest.raises(NotFoundInStore, match="no artifact with id 0000000") as unknown:
+        store.get("0000000")
+    assert "\n" not in str(unknown.value)
+    for bad in ("abc", "not-hex!", "a" * 65, ""):
+        with pytest.raises(NotFoundInStore, match="at least 4"):
+            store.get(bad)
+
+
+def test_bad_relation_kind_and_parent_leave_nothing_behind(store: Store) -> None:
+    parent = store.add_bytes(b"parent", ".txt", kind="story")
+    with pytest.raises(UserError, match="unknown lineage relation 'copied-from'"):
+        store.add_bytes(b"child", ".txt", kind="story", parents=[(parent.id, "copied-from")])
+    with pytest.raises(UserError, match="bad artifact kind"):
+        store.add_bytes(b"child", ".txt", kind="Big Kind")
+    with pytest.raises(NotFoundInStore, match="no artifact with id"):
+        store.add_bytes(b"child", ".txt", kind="story", parents=[("ffffffff", "input")])
+    with pytest.raises(MissingFile):
+        store.add_file(store.objects_dir / "nope.mid", kind="melody")
+    assert [a.id for a in store.list_artifacts()] == [parent.id]
+    assert len([f for f in store.objects_dir.rglob("*") if f.is_file()]) == 1
+
+
+def test_list_is_newest_first_and_filters_by_kind_and_project(store: Store) -> None:
+    tune = store.add_bytes(b"1", ".mid", kind="melody", project="album")
+    picture = store.add_bytes(b"2", ".png", kind="image")
+    later_tune = store.add_bytes(b"3", ".mid", kind="melody")
+
+    assert [a.id for a in store.list_artifacts()] == [later_tune.id, picture.id, tune.id]
+    assert [a.id for a in store.list_artifacts(kind="melody")] == [later_tune.id, tune.id]
+    assert [a.id for a in store.list_artifacts(project="album")] == [tune.id]
+    assert len(store.list_artifacts(limit=1)) == 1
+    with pytest.raises(UserError, match="limit must be at least 1"):
+        store.list_artifacts(limit=0)
+    with pytest.raises(NotFoundInStore, match="no project named 'nope'"):
+        store.list_artifacts(project="nope")
+
+
+def test_ratings_by_people_and_by_metrics(store: Store) -> None:
+    art = store.add_bytes(b"painting", ".png", kind="image")
+    store.rate(art.id[:6], 4, note="lovely light")
+    store.rate(art.id, 0.31, by="machine")
+
+    got = [(r.score, r.by, r.note) for r in store.ratings(art.id)]
+    assert got == [(4.0, "human", "lovely light"), (0.31, "machine", None)]
+    with pytest.raises(UserError, match="finite"):
+        store.rate(art.id, float("nan"))
+    with pytest.raises(UserError, match="by one of human, machine"):
+        store.rate(art.id, 1, by="robot")
+
+
+def test_jobs_move_through_their_states(store: Store) -> None:
+    job = store.create_job("train-melody", {"steps": 100})
+    assert (job.state, job.progress, job.params) == ("queued", 0.0, {"steps": 100})
+
+    store.update_job(job.id, state="running", progress=0.5, message="step 50")
+    done = store.update_job(job.id, state="done", progress=1.0, result={"loss": 0.25})
+    assert done.updated >= job.updated
+    again = store.get_job(job.id)
+    assert (again.state, again.progress, again.message) == ("done", 1.0, "step 50")
+    assert again.result == {"loss": 0.25}
+
+    other = store.create_job("generate")
+    assert [j.id for j in store.list_jobs()] == [other.id, job.id]
+    assert [j.id for j in store.list_jobs(state="done")] == [job.id]
+    with pytest.raises(UserError, match="job state is one of"):
+        store.update_job(job.id, state="paused")
+    with pytest.raises(UserError, match="from 0 to 1"):
+        store.update_job(job.id, progress=1.5)
+    with pytest.raises(NotFoundInStore, match="no job nope"):
+        store.get_job("nope")
+
+
+def test_export_copies_the_lineage_and_writes_provenance(store: Store, tmp_path: Path) -> None:
+    base = store.add_bytes(b"base", ".abc", kind="melody", seed=3, params={"key": "G"})
+    model = store.add_bytes(b"model", ".safetensors", kind="model")
+    child = store.add_bytes(
+        b"child",
+        ".mid",
+        kind="melody",
+        seed=9,
+        model_id="vae",
+        parents=[(base.id, "continuation-of"), (model.id, "generated-by")],
+    )
+    store.rate(child.id, 5, note="keeper")
+
+    out = store.export(child.id[:8], tmp_path / "export")
+
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "provenance.json"}
+    assert files == {
+        f"{child.id}.mid": b"child",
+        f"{base.id}.abc": b"base",
+        f"{model.id}.safetensors": b"model",
+    }
+    doc = json.loads((out / "provenance.json").read_text())
+    assert doc["artifact"] == child.id
+    records = {r["id"]: r for r in doc["artifacts"]}
+    assert set(records) == {child.id, base.id, model.id}
+    top = records[child.id]
+    assert (top["kind"], top["media_type"], top["seed"], top["model_id"]) == (
+        "melody",
+        "audio/midi",
+        9,
+        "vae",
+    )
+    assert sorted((p["id"], p["relation"]) for p in top["parents"]) == sorted(
+        [(base.id, "continuation-of"), (model.id, "generated-by")]
+    )
+    assert [(r["score"], r["by"], r["note"]) for r in top["ratings"]] == [(5.0, "human", "keeper")]
+    assert records[base.id]["params"] == {"key": "G"}
+    assert records[base.id]["file"] == f"{base.id}.abc"
+    assert records[base.id]["parents"] == [] and records[base.id]["ratings"] == []
+
+    with pytest.raises(BadInputFile, match="is a file"):
+        store.export(child.id, out / "provenance.json")
+
+
+def test_suffixes_and_stored_paths_cannot_escape_the_objects_dir(
+    store: Store, tmp_path: Path
+) -> None:
+    for suffix in ("../../evil", "/../x", ".m/../../id", ".."):
+        with pytest.raises(UserError, match="bad file suffix"):
+            store.add_bytes(b"escape", suffix, kind="story")
+    assert not list(tmp_path.parent.rglob("*evil*"))
+    assert not any(store.objects_dir.rglob("*"))
+
+    odd = tmp_path / "clip.mid;rm -rf"  # a suffix that is not one is dropped, not stored
+    odd.write_bytes(b"odd name")
+    kept = store.add_file(odd, kind="story")
+    assert store.path_of(kept) == store.objects_dir.resolve() / kept.id[:2] / kept.id[2:]
+
+    # a record someone edited by hand is refused, not followed
+    engine = create_engine(store.url)
+    with engine.begin() as conn:
+        conn.execute(update(Artifact).values(path="../../../etc/passwd"))
+    engine.dispose()
+    tampered = store.get(kept.id)
+    with pytest.raises(UserError, match="outside the objects folder"):
+        store.path_of(tampered)
+    with pytest.raises(UserError, match="outside the objects folder"):
+        store.export(kept.id, tmp_path / "out")
+
+
+def test_a_store_from_a_newer_museforge_is_refused(store: Store) -> None:
+    engine = create_engine(store.url)
+    with engine.begin() as conn:
+        conn.execute(update(Meta).where(Meta.key == "schema_version").values(value="99"))
+    engine.dispose()
+    with pytest.raises(UserError, match="schema version 99"):
+        Store(store.url, objects_dir=store.objects_dir)
+
+
+def test_sqlite_store_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    with Store(f"sqlite:///{path}", objects_dir=tmp_path / "objects") as opened:
+        opened.add_bytes(b"x", ".txt", kind="story")
+        conn = opened._engine.raw_connection()
+        try:
+            assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+            assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+        finally:
+            conn.close()
+    # WAL is a property of the file: a plain connection sees it too
+    with sqlite3.connect(path) as plain:
+        assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_default_store_lives_in_the_home_folder(home: Path) -> None:
+    with Store() as default:
+        art = default.add_bytes(b"hello", ".txt", kind="story")
+        assert default.path_of(art).is_relative_to((home / "objects").resolve())
+    assert (home / "store.db").is_file()
+
+
+def test_unusable_urls_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="cannot use store URL"):
+        Store("nosuchdb://x", objects_dir=tmp_path)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database, just some bytes" * 100)
+    with pytest.raises(UserError, match="cannot open the store at .*junk.db"):
+        Store(f"sqlite:///{junk}", objects_dir=tmp_path)
+    with pytest.raises(UserError, match="cannot open the store at") as refused:
+        Store("postgresql://nobody:secret@127.0.0.1:1/none", objects_dir=tmp_path)
+    assert "secret" not in str(refused.value)
+
+
+WORKER = """
+import sys, time
+from pathlib import Path
+from museforge.core.store import Store
+
+url, objects, tag, count, gate = sys.argv[1:]
+with Store(url, objects_dir=objects) as store:
+    (Path(gate) / f"ready-{tag}").touch()
+    while not (Path(gate) / "go").exists():
+        time.sleep(0.002)
+    for i in range(int(count)):
+        store.add_bytes(f"{tag} {i}".encode(), ".txt", kind="story", params={"tag": tag})
+"""
+
+
+def test_two_processes_writing_at_once_lose_nothing(store: Store, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                store.url,
+                str(store.objects_dir),
+                tag,
+                "500",
+                str(gate),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in ("left", "right")
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(gate.glob("ready-*"))) < 2:
+            assert all(w.poll() is None for w in workers), "a worker died before starting"
+            assert time.monotonic() < deadline, "workers did not get ready"
+            time.sleep(0.01)
+        (gate / "go").touch()
+        for w in workers:
+            _, err = w.communicate(timeout=120)
+            assert w.returncode == 0, err
+    finally:
+        for w in workers:
+            w.kill()
+
+    written = store.list_artifacts(limit=5000)
+    assert len(written) == 1000
+    times = {
+        tag: [a.created for a in written if a.params["tag"] == tag] for tag in ("left", "right")
+    }
+    assert max(map(min, times.values())) < min(map(max, times.values())), "writes did not overlap"
+    assert len([f for f in store.objects_dir.rglob("*") if f.is_file()]) == 1000
