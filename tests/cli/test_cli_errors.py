@@ -1,0 +1,92 @@
+"""Every CLI entry point, given a missing file and a bad value, prints one line and exits 2.
+
+The tables below must name every leaf command: a new command without its two cases fails
+``test_every_command_has_error_cases``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from typer.main import get_command
+
+from museforge.cli import app, run
+
+MISSING = "/nonexistent/museforge-test/missing"
+
+# command path -> (arguments with a missing file or unknown id, words the error must contain)
+MISSING_CASES: dict[str, tuple[list[str], str]] = {
+    "demo": (["demo", "--out", "{file}/sub"], "cannot create"),
+    "doctor": (["doctor", MISSING], "unexpected extra argument"),
+    "music dataset build": (
+        ["music", "dataset", "build", "--source", MISSING, "--out", "{tmp}/c.npz"],
+        "missing",
+    ),
+    "music dataset info": (["music", "dataset", "info", MISSING], "missing"),
+    "store add": (["store", "add", MISSING, "--kind", "note"], "missing"),
+    "store export": (["store", "export", "abcd1234", "{tmp}/out"], "abcd1234"),
+    "store lineage": (["store", "lineage", "abcd1234"], "abcd1234"),
+    "store list": (["store", "list", "--kind", "melody", MISSING], "unexpected extra argument"),
+    "store rate": (["store", "rate", "abcd1234", "3"], "abcd1234"),
+    "store show": (["store", "show", "abcd1234"], "abcd1234"),
+}
+
+# command path -> (arguments with a bad value, words the error must contain)
+BAD_VALUE_CASES: dict[str, tuple[list[str], str]] = {
+    "demo": (["demo", "--seed", "-1"], "--seed"),
+    "doctor": (["doctor", "--json=maybe"], "--json"),
+    "music dataset build": (
+        ["music", "dataset", "build", "--source", "corpus", "--out", "{tmp}/c.npz", "--jobs", "0"],
+        "--jobs",
+    ),
+    "music dataset info": (["music", "dataset", "info", "{file}"], "a-file.txt"),
+    "store add": (["store", "add", "{file}", "--kind", "Not A Kind!"], "kind"),
+    "store export": (["store", "export", "zz", "{tmp}/out"], "hex"),
+    "store lineage": (["store", "lineage", "abcd1234", "--depth", "0"], "--depth"),
+    "store list": (["store", "list", "--limit", "-3"], "--limit"),
+    "store rate": (["store", "rate", "abcd1234", "very good"], "score"),
+    "store show": (["store", "show", "not-hex!"], "hex"),
+}
+
+
+def _leaves(command, path=()):
+    if not getattr(command, "commands", None):
+        return [" ".join(path)]
+    return [leaf for name, sub in command.commands.items() for leaf in _leaves(sub, (*path, name))]
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSEFORGE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MUSEFORGE_DB_URL", raising=False)
+
+
+def test_every_command_has_error_cases():
+    leaves = set(_leaves(get_command(app)))
+    assert leaves == set(MISSING_CASES), "add a missing-file case for each new command"
+    assert leaves == set(BAD_VALUE_CASES), "add a bad-value case for each new command"
+
+
+def _check_one_line_error(args, words, tmp_path, capsys):
+    afile = tmp_path / "a-file.txt"
+    afile.write_text("museforge")
+    args = [a.format(file=afile, tmp=tmp_path) for a in args]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "home" not in p.parts)
+    assert run(args) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("error: ")
+    assert words.lower() in lines[0].lower(), lines[0]
+    assert "Traceback" not in captured.err
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "home" not in p.parts)
+    assert after == before, "an error must leave nothing behind"
+
+
+@pytest.mark.parametrize("name", sorted(MISSING_CASES))
+def test_missing_file_or_id_is_one_line_exit_2(name, tmp_path, capsys):
+    _check_one_line_error(*MISSING_CASES[name], tmp_path, capsys)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUE_CASES))
+def test_bad_value_is_one_line_exit_2(name, tmp_path, capsys):
+    _check_one_line_error(*BAD_VALUE_CASES[name], tmp_path, capsys)
