@@ -7,6 +7,7 @@ Ctrl-C exits with 130.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,10 @@ app.add_typer(store.app, name="store")
 app.add_typer(music.app, name="music")
 
 
+# The command line being run, recorded in what it makes (a trained model's config).
+invoked = "museforge"
+
+
 def _fail(message: str, code: int = 2) -> int:
     line = " ".join(str(message).split())
     print(f"error: {line}", file=sys.stderr)
@@ -46,6 +51,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code (used by ``main`` and the tests)."""
     command = get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
+    global invoked
+    invoked = shlex.join(["museforge", *args])
     try:
         result = command.main(args=args, prog_name="museforge", standalone_mode=False)
     except NoArgsIsHelpError as exc:

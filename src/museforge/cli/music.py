@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from museforge.errors import MissingFile, require_file
 
 app = typer.Typer(
     help="Melodies: learn from MIDI, MusicXML and ABC tunes with a MusicVAE-style model.",
@@ -96,3 +99,402 @@ def _print_summary(summary: dict, console: Console) -> None:
             *(str(split[k]) for k in ("tunes", "melodies", "windows_2_bars", "windows_16_bars")),
         )
     console.print(splits)
+
+
+# --- making melodies -------------------------------------------------------------------
+
+DEFAULT_MODELS = {2: "melody-2bar", 16: "melody-16bar"}
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="A shipped model name (melody-2bar, melody-16bar) or a model folder. "
+        "Default: melody-2bar (or the model for --bars where the command has it).",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option(min=0, help="Seed: the same seed gives the same melodies.")]
+OutOpt = Annotated[
+    Path, typer.Option("--out", "-o", help="Folder for MIDI, MusicXML, WAV and PNG files.")
+]
+TemperatureOpt = Annotated[
+    float,
+    typer.Option(min=0.0, help="Sampling temperature: 0 always takes the likeliest note."),
+]
+FormatOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--format",
+        help="Output formats (repeat): mid, musicxml, wav, png. Default: all four.",
+    ),
+]
+
+
+def _load(model: str | None, bars: int | None = None):
+    from museforge.core.checkpoints import model_id
+    from museforge.music.model import MelodyVAE
+
+    name = model or DEFAULT_MODELS[bars or 2]
+    return MelodyVAE.from_pretrained(name), model_id(name)
+
+
+def _formats(values: list[str] | None) -> list[str]:
+    from museforge.music.render import FORMATS
+
+    chosen = values or list(FORMATS)
+    unknown = [v for v in chosen if v not in FORMATS]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}",
+            param_hint="--format",
+        )
+    return chosen
+
+
+def _parse_attrs(values: list[str] | None) -> dict[str, float]:
+    from museforge.music.attributes import ATTRIBUTES
+
+    amounts: dict[str, float] = {}
+    for value in values or []:
+        name, sep, amount = value.partition("=")
+        try:
+            if not sep or name not in ATTRIBUTES:
+                raise ValueError
+            amounts[name] = float(amount)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{value!r}: write NAME=AMOUNT with NAME one of {', '.join(ATTRIBUTES)}",
+                param_hint="--attr",
+            ) from None
+    return amounts
+
+
+def _report(results, out: Path) -> None:
+    console = Console()
+    for r in results:
+        console.print(f"{r.files['mid']}  [dim]{r.artifact_id[:12]}[/dim]")
+    console.print(f"[green]{len(results)} melodies[/green] in {out} (store ids shown)")
+
+
+@app.command("sample")
+def sample_cmd(
+    n: Annotated[int, typer.Option("--n", min=1, max=1000, help="How many melodies.")] = 4,
+    seed: SeedOpt = 0,
+    temperature: TemperatureOpt = 0.5,
+    bars: Annotated[
+        int, typer.Option(help="2 or 16: picks melody-2bar or melody-16bar unless --model.")
+    ] = 2,
+    model: ModelOpt = None,
+    attr: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Steer with an attribute vector, e.g. density=+1 (also syncopation, "
+            "interval, in_key); repeat for several."
+        ),
+    ] = None,
+    out: OutOpt = Path("museforge-out/melodies"),
+    fmt: FormatOpt = None,
+) -> None:
+    """Make new melodies from random codes of the model's latent space."""
+    import torch
+
+    from museforge.core.store import Store
+    from museforge.music.generate import apply_attributes, decode
+    from museforge.music.results import keep_melodies
+
+    if bars not in DEFAULT_MODELS:
+        raise typer.BadParameter("must be 2 or 16", param_hint="--bars")
+    amounts, formats = _parse_attrs(attr), _formats(fmt)
+    vae, mid = _load(model, bars)
+    z = torch.randn(n, vae.config.z_dim, generator=torch.Generator().manual_seed(seed))
+    events = decode(vae, apply_attributes(vae, z, amounts), seed=seed, temperature=temperature)
+    params = {"command": "sample", "temperature": temperature, "attributes": amounts}
+    with Store() as store:
+        results = keep_melodies(
+            events,
+            out,
+            stem=f"sample-s{seed}",
+            store=store,
+            model_id=mid,
+            seed=seed,
+            params=params,
+            formats=formats,
+        )
+    _report(results, out)
+
+
+@app.command("interpolate")
+def interpolate_cmd(
+    a: Annotated[Path, typer.Argument(help="The melody to start from (MIDI, MusicXML or ABC).")],
+    b: Annotated[Path, typer.Argument(help="The melody to end at.")],
+    steps: Annotated[
+        int, typer.Option(min=2, max=64, help="Melodies on the path, ends included.")
+    ] = 5,
+    model: ModelOpt = None,
+    seed: SeedOpt = 0,
+    out: OutOpt = Path("museforge-out/interpolation"),
+    fmt: FormatOpt = None,
+) -> None:
+    """Morph melody A into melody B through the latent space (slerp between their codes)."""
+    from museforge.core.store import Store
+    from museforge.music.generate import interpolate
+    from museforge.music.melody_file import read_melody
+    from museforge.music.results import keep_input, keep_melodies
+
+    formats = _formats(fmt)
+    require_file(a), require_file(b)
+    vae, mid = _load(model)
+    first, last = read_melody(a, vae.steps), read_melody(b, vae.steps)
+    events = interpolate(vae, first, last, steps)
+    with Store() as store:
+        parents = [(keep_input(store, p), "interpolation-of") for p in (a, b)]
+        results = keep_melodies(
+            events,
+            out,
+            stem="interpolation",
+            store=store,
+            model_id=mid,
+            seed=seed,
+            params={"command": "interpolate", "steps": steps},
+            parents=parents,
+            formats=formats,
+        )
+    _report(results, out)
+
+
+@app.command("continue")
+def continue_cmd(
+    file: Annotated[Path, typer.Argument(help="The melody to go on from (MIDI, MusicXML or ABC).")],
+    bars: Annotated[int, typer.Option(min=1, max=64, help="How many bars to add.")] = 2,
+    n: Annotated[int, typer.Option("--n", min=1, max=100, help="How many continuations.")] = 1,
+    model: ModelOpt = None,
+    seed: SeedOpt = 0,
+    temperature: TemperatureOpt = 0.5,
+    out: OutOpt = Path("museforge-out/continuation"),
+    fmt: FormatOpt = None,
+) -> None:
+    """Continue a melody by BARS bars, keeping what it began with."""
+    import numpy as np
+
+    from museforge.core.store import Store
+    from museforge.music.generate import continue_melody
+    from museforge.music.melody_file import read_melody
+    from museforge.music.results import keep_input, keep_melodies
+
+    formats = _formats(fmt)
+    melody = read_melody(file)
+    vae, mid = _load(model)
+    events = [
+        continue_melody(vae, melody, bars=bars, seed=seed + i, temperature=temperature)[0]
+        for i in range(n)
+    ]
+    params = {"command": "continue", "bars": bars, "temperature": temperature}
+    with Store() as store:
+        parent = keep_input(store, file)
+        results = keep_melodies(
+            np.stack(events),
+            out,
+            stem=f"continuation-s{seed}",
+            store=store,
+            model_id=mid,
+            seed=seed,
+            params=params,
+            parents=[(parent, "continuation-of")],
+            formats=formats,
+        )
+    _report(results, out)
+
+
+@app.command("vary")
+def vary_cmd(
+    file: Annotated[Path, typer.Argument(help="The melody to vary (MIDI, MusicXML or ABC).")],
+    amount: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="How far from the original: 0 rebuilds it, 1 ignores it."
+        ),
+    ] = 0.3,
+    n: Annotated[int, typer.Option("--n", min=1, max=100, help="How many variations.")] = 4,
+    model: ModelOpt = None,
+    seed: SeedOpt = 0,
+    temperature: TemperatureOpt = 0.0,
+    out: OutOpt = Path("museforge-out/variations"),
+    fmt: FormatOpt = None,
+) -> None:
+    """Variations of a melody: its code moved part of the way towards random codes."""
+    from museforge.core.store import Store
+    from museforge.music.generate import vary
+    from museforge.music.melody_file import read_melody
+    from museforge.music.results import keep_input, keep_melodies
+
+    formats = _formats(fmt)
+    require_file(file)
+    vae, mid = _load(model)
+    events = vary(
+        vae, read_melody(file, vae.steps), amount=amount, n=n, seed=seed, temperature=temperature
+    )
+    params = {"command": "vary", "amount": amount, "temperature": temperature}
+    with Store() as store:
+        parent = keep_input(store, file)
+        results = keep_melodies(
+            events,
+            out,
+            stem=f"variation-s{seed}",
+            store=store,
+            model_id=mid,
+            seed=seed,
+            params=params,
+            parents=[(parent, "variation-of")],
+            formats=formats,
+        )
+    _report(results, out)
+
+
+# --- training and evaluation -------------------------------------------------------------
+
+
+def _dataset_for(data: str, out: Path) -> Path:
+    """A melody cache for ``data``: a cache file as it is; "corpus" cached once in the home
+    folder; a folder or music file parsed into ``out/dataset.npz`` (reused when there)."""
+    from museforge.core.home import home
+    from museforge.music.data import build_dataset
+
+    if data.endswith(".npz"):
+        return require_file(data, "melody cache")
+    target = home() / "cache" / "corpus-melodies.npz" if data == "corpus" else out / "dataset.npz"
+    if not target.is_file():
+        Console(stderr=True).print(f"parsing {data} into {target} (once)")
+        build_dataset(data, target)
+    return target
+
+
+@app.command("train")
+def train_cmd(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder: checkpoint, metrics, model/.")
+    ],
+    data: Annotated[
+        str,
+        typer.Option(
+            help='"corpus" (music21\'s folk tunes and chorales), a folder or file of MIDI, '
+            "MusicXML and ABC, or a cache from `music dataset build`."
+        ),
+    ] = "corpus",
+    bars: Annotated[
+        int, typer.Option(help="Window length: 2 (flat model) or 16 (hierarchical).")
+    ] = 2,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Training steps (default: the model's recipe).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Windows per step.")] = None,
+    lr: Annotated[float | None, typer.Option(min=0.0, help="Peak learning rate.")] = None,
+    seed: SeedOpt = 0,
+    init: Annotated[
+        str | None,
+        typer.Option(help="Fine-tune from this shipped model or model folder (transfer learning)."),
+    ] = None,
+    freeze_encoder: Annotated[
+        bool, typer.Option(help="With --init: train the decoder only, keep the encoder as it is.")
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --out from its last checkpoint.")
+    ] = False,
+) -> None:
+    """Train a melody VAE (MusicVAE-style) on tunes; Ctrl-C saves a checkpoint, --resume goes on."""
+    from dataclasses import replace
+
+    from museforge import cli
+    from museforge.errors import make_out_dir
+    from museforge.music.train import default_config, train_melody_vae
+
+    if bars not in DEFAULT_MODELS:
+        raise typer.BadParameter("must be 2 or 16", param_hint="--bars")
+    if freeze_encoder and init is None:
+        raise typer.BadParameter(
+            "needs --init (a trained model to keep the encoder of)", param_hint="--freeze-encoder"
+        )
+    if data != "corpus" and not Path(data).expanduser().exists():
+        raise MissingFile(data, "file or folder of tunes")
+    cache = _dataset_for(data, make_out_dir(out))
+    config = default_config(bars)
+    changes = {"steps": steps, "batch_size": batch_size, "lr": lr}
+    config = replace(config, seed=seed, **{k: v for k, v in changes.items() if v is not None})
+    result = train_melody_vae(
+        cache,
+        out,
+        config,
+        resume=resume,
+        init=init,
+        freeze_encoder=freeze_encoder,
+        command=cli.invoked,
+    )
+    Console().print(
+        f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.3f}, "
+        f"{result.wall_time:.0f} s; model in {result.model_dir}"
+    )
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: ModelOpt = None,
+    data: Annotated[
+        str,
+        typer.Option(
+            help='Held-out tunes: "corpus", a cache from `music dataset build`, or a folder.'
+        ),
+    ] = "corpus",
+    samples: Annotated[
+        int, typer.Option(min=2, max=100_000, help="Melodies to sample for the style measures.")
+    ] = 1000,
+    windows: Annotated[
+        int, typer.Option(min=1, help="Held-out windows to rebuild for the accuracy figures.")
+    ] = 2000,
+    temperature: TemperatureOpt = 0.5,
+    seed: SeedOpt = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Measure a model on held-out tunes: reconstruction accuracy, style overlap, copying."""
+    from museforge.music.data import load_dataset
+    from museforge.music.evaluate import reconstruction_accuracy
+    from museforge.music.generate import sample
+    from museforge.music.metrics import evaluate_samples
+
+    vae, mid = _load(model)
+    with tempfile.TemporaryDirectory() as scratch:  # where a folder of tunes is parsed
+        cache = load_dataset(_dataset_for(data, Path(scratch)))
+    bars = vae.config.bars
+    heldout, train_windows = cache.windows(bars, "eval"), cache.windows(bars, "train")
+    if len(heldout) == 0:
+        raise typer.BadParameter(f"{data} has no held-out {bars}-bar windows", param_hint="--data")
+    started = time.perf_counter()
+    report = {"model": mid, "bars": bars, "heldout_windows": min(windows, len(heldout))}
+    report |= reconstruction_accuracy(vae, heldout[:windows])
+    made = sample(vae, samples, seed=seed, temperature=temperature)
+    report |= evaluate_samples(made, heldout, train_windows, seed=seed)
+    report["temperature"] = temperature
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    _print_evaluation(report, Console())
+
+
+def _print_evaluation(report: dict, console: Console) -> None:
+    console.print(f"[bold]{report['model']}[/bold] on {report['heldout_windows']} held-out windows")
+    console.print(
+        f"reconstruction accuracy: teacher-forced {report['recon_acc_teacher_forced']:.3f}, "
+        f"sampled {report['recon_acc_sampled']:.3f}"
+    )
+    table = Table(title=f"{report['samples']} samples against {report['heldout']} held-out windows")
+    for column in ("feature", "generated mean", "held-out mean", "overlap"):
+        table.add_column(column)
+    for name, f in report["features"].items():
+        table.add_row(
+            name, f"{f['generated_mean']:.3f}", f"{f['heldout_mean']:.3f}", f"{f['overlap']:.3f}"
+        )
+    console.print(table)
+    console.print(
+        f"mean overlap {report['overlap_mean']:.3f}; "
+        f"found verbatim in the training set: {report['verbatim_share']:.1%}"
+    )

@@ -12,6 +12,7 @@ optimizer's ``state_dict()`` into those two parts and put it back together exact
 
 from __future__ import annotations
 
+import hashlib
 import json
 import typing
 from dataclasses import asdict, fields, is_dataclass
@@ -138,6 +139,17 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
     raise UnknownModel(
         f"{name}: no such model folder or shipped model (shipped: {', '.join(shipped) or 'none'})"
     )
+
+
+def model_id(name_or_path: str | Path) -> str:
+    """A model's identity for provenance: its name and the start of its weights' sha256,
+    so a result names exactly the weights that made it, even after a retrain."""
+    directory = resolve_model_dir(name_or_path)
+    digest = hashlib.sha256()
+    with open(directory / WEIGHTS_FILE, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return f"{directory.name}@{digest.hexdigest()[:12]}"
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:

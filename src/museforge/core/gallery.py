@@ -29,6 +29,8 @@ class Item:
     text: str = ""
     caption: str = ""
     provenance: dict = field(default_factory=dict)  # artifact id, seed, model, parents
+    image: Path | None = None  # a picture shown with an audio item (a piano roll)
+    downloads: list[Path] = field(default_factory=list)  # more files to offer (a MIDI file)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -58,19 +60,28 @@ def write_gallery(
     files_dir = out_dir / "files"
     files_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
+
+    def copy(path: Path | None) -> str | None:
+        if path is None:
+            return None
+        name = _safe_name(path.name)
+        while name in used:
+            name = "x" + name
+        used.add(name)
+        shutil.copyfile(path, files_dir / name)
+        return f"files/{name}"
+
     rendered = []
     for section in sections:
-        items = []
-        for item in section.items:
-            href = None
-            if item.path is not None:
-                name = _safe_name(item.path.name)
-                while name in used:
-                    name = "x" + name
-                used.add(name)
-                shutil.copyfile(item.path, files_dir / name)
-                href = f"files/{name}"
-            items.append({"item": item, "href": href})
+        items = [
+            {
+                "item": item,
+                "href": copy(item.path),
+                "image": copy(item.image),
+                "downloads": [(p.suffix.lstrip("."), copy(p)) for p in item.downloads],
+            }
+            for item in section.items
+        ]
         rendered.append({"section": section, "items": items})
     env = Environment(
         loader=PackageLoader("museforge.core", "templates"), autoescape=select_autoescape()

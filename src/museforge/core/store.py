@@ -75,6 +75,7 @@ RELATIONS = frozenset(
         "chosen-from",  # a person picked the child out of the parent's batch
         "continuation-of",
         "trained-from",  # the child is a model trained on the parent
+        "rendered-from",  # the child is the parent in another format (WAV, PNG of a MIDI file)
     }
 )
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")

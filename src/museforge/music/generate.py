@@ -1,0 +1,240 @@
+"""Making melodies with a trained melody VAE: sample, interpolate, continue, vary, steer.
+
+These are MusicVAE's uses of its latent space (Roberts et al. 2018, "A Hierarchical
+Latent Vector Model for Learning Long-Term Structure in Music", section 5): decode z drawn
+from the prior; decode points on the great circle between two melodies' codes; add
+"attribute vectors" (mean code of melodies with much of an attribute minus mean code of
+melodies with little of it). ``vary`` is magenta.js's ``similar``: the input's code moved
+part of the way towards random codes.
+
+Every function takes and returns event arrays (see ``melody.py``): numpy int64
+[n, steps]. Results depend only on the model, the inputs and ``seed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from museforge.errors import UserError
+from museforge.music.attributes import ATTRIBUTES, attribute
+from museforge.music.melody import NUM_CLASSES
+from museforge.music.model import MelodyVAE
+
+PREFIX_CANDIDATES = 64  # prior codes scored against a prefix to continue it
+
+
+def sample(
+    model: MelodyVAE, n: int = 1, seed: int = 0, temperature: float = 0.5, steps: int | None = None
+) -> np.ndarray:
+    """``n`` new melodies decoded from codes z ~ N(0, I); 0.5 is MusicVAE's temperature."""
+    _check_positive(n=n)
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, model.config.z_dim, generator=generator)
+    return decode(model, z, seed=seed, temperature=temperature, steps=steps)
+
+
+def decode(
+    model: MelodyVAE,
+    z: Tensor,
+    seed: int = 0,
+    temperature: float = 0.0,
+    steps: int | None = None,
+) -> np.ndarray:
+    """The melodies that codes z [n, z_dim] decode to; greedy when temperature is 0."""
+    if temperature < 0:
+        raise UserError(f"temperature must be 0 or more, got {temperature}")
+    generator = torch.Generator().manual_seed(seed)
+    events = model.decode(z.float(), steps=steps, temperature=temperature, generator=generator)
+    return events.numpy().astype(np.int64)
+
+
+@torch.no_grad()
+def encode_mean(model: MelodyVAE, events: np.ndarray) -> Tensor:
+    """The mean code of q(z|x) for each melody window [n, steps] (or one window [steps])."""
+    x = _windows(model, events)
+    mu, _ = model.encode(x)
+    return mu
+
+
+def interpolate(
+    model: MelodyVAE, a_events: np.ndarray, b_events: np.ndarray, steps: int = 5
+) -> np.ndarray:
+    """``steps`` melodies from a to b: greedy decodes of slerp between their mean codes.
+
+    The first and last are the model's reconstructions of a and b.
+    """
+    _check_positive(steps=steps)
+    z_a, z_b = encode_mean(model, a_events)[:1], encode_mean(model, b_events)[:1]
+    t = torch.linspace(0.0, 1.0, steps)[:, None]
+    return decode(model, slerp(z_a, z_b, t))
+
+
+def vary(
+    model: MelodyVAE,
+    events: np.ndarray,
+    amount: float = 0.3,
+    n: int = 4,
+    seed: int = 0,
+    temperature: float = 0.0,
+) -> np.ndarray:
+    """``n`` variations of one melody: its mean code moved ``amount`` of the way (by slerp)
+    towards random codes; amount 0 rebuilds the input, amount 1 ignores it."""
+    if not 0.0 <= amount <= 1.0:
+        raise UserError(f"amount must be between 0 and 1, got {amount}")
+    _check_positive(n=n)
+    z = encode_mean(model, events)[:1]
+    noise = torch.randn(n, model.config.z_dim, generator=torch.Generator().manual_seed(seed))
+    return decode(model, slerp(z, noise, torch.tensor(amount)), seed=seed, temperature=temperature)
+
+
+def continue_melody(
+    model: MelodyVAE,
+    events: np.ndarray,
+    bars: int = 1,
+    seed: int = 0,
+    temperature: float = 0.5,
+) -> np.ndarray:
+    """The melody ``events`` (whole bars) followed by ``bars`` new bars: [1, steps].
+
+    The decoder plays the given events as a prefix and goes on. Its code is the one of
+    PREFIX_CANDIDATES prior draws under which the prefix is most likely, so the melody
+    goes on in the character it began with. Beyond one window the model continues from
+    the last half window, window by window.
+    """
+    _check_positive(bars=bars)
+    melody = _event_array(events)
+    bar = model.config.steps_per_bar
+    if len(melody) == 0 or len(melody) % bar:
+        raise UserError(
+            f"a melody to continue must be whole bars of {bar} steps, got {len(melody)}"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    window = model.steps
+    target = len(melody) + bars * bar
+    while len(melody) < target:
+        keep = min(len(melody), max(bar, window // 2 // bar * bar))
+        length = min(keep + target - len(melody), max(window, keep + bar))
+        prefix = torch.from_numpy(melody[-keep:])
+        z = _code_for_prefix(model, prefix, generator)
+        new = model.decode(z, length, temperature, generator, prefix=prefix)[0, keep:]
+        melody = np.concatenate([melody, new.numpy()])
+    return melody[None, :].astype(np.int64)
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between codes a and b, row by row; t broadcasts over rows.
+
+    Codes from N(0, I) lie near a sphere; slerp stays near it where a straight line
+    would pass through the unlikely centre (White 2016, used by MusicVAE).
+    """
+    cos = F.cosine_similarity(a, b, dim=-1).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)[:, None]
+    t = torch.as_tensor(t, dtype=a.dtype).reshape(-1, 1)
+    sin = torch.sin(omega)
+    near = sin.abs() < 1e-6  # (anti)parallel codes: slerp becomes a straight line
+    safe = torch.where(near, torch.ones_like(sin), sin)
+    curved = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / safe
+    return torch.where(near, (1 - t) * a + t * b, curved)
+
+
+# --- attribute vectors -----------------------------------------------------------------
+
+
+@torch.no_grad()
+def attribute_vector(
+    model: MelodyVAE, windows: np.ndarray, name: str, batch_size: int = 256
+) -> Tensor:
+    """Mean code of the windows in the top quartile of attribute ``name`` minus the mean
+    code of those in the bottom quartile (MusicVAE section 5.3): [z_dim].
+
+    Quartiles are by rank, ties in stable order: most folk windows have no syncopation at
+    all, so value thresholds would put nearly every window in the bottom quartile.
+    """
+    values = attribute(windows, name)
+    order = np.argsort(values, kind="stable")
+    quarter = len(values) // 4
+    bottom, top = order[:quarter], order[len(values) - quarter :]
+    if quarter == 0 or not values[top].mean() > values[bottom].mean():
+        raise UserError(
+            f"the {len(values)} windows hardly differ in {name}; use more, or more varied, melodies"
+        )
+    codes = torch.cat(
+        [encode_mean(model, w) for w in np.array_split(windows, _chunks(windows, batch_size))]
+    )
+    return codes[top].mean(dim=0) - codes[bottom].mean(dim=0)
+
+
+def fit_attribute_vectors(model: MelodyVAE, windows: np.ndarray) -> None:
+    """Compute every attribute's vector from ``windows`` and keep them in the model, so
+    ``save_pretrained`` ships them with the weights."""
+    for row, name in enumerate(ATTRIBUTES):
+        model.attribute_vectors[row] = attribute_vector(model, windows, name)
+
+
+def apply_attributes(model: MelodyVAE, z: Tensor, amounts: Mapping[str, float]) -> Tensor:
+    """z moved along the model's attribute vectors: z + sum(amount * vector[name]).
+
+    An amount of 1 adds the full top-minus-bottom-quartile difference; negative
+    amounts take it away.
+    """
+    names = list(ATTRIBUTES)
+    for name in amounts:
+        if name not in ATTRIBUTES:
+            raise UserError(f"unknown attribute {name!r} (choose from {', '.join(names)})")
+    if amounts and not model.attribute_vectors.abs().sum() > 0:
+        raise UserError("this model has no attribute vectors (fit them with fit_attribute_vectors)")
+    shift = sum(
+        (amount * model.attribute_vectors[names.index(name)] for name, amount in amounts.items()),
+        torch.zeros_like(z),
+    )
+    return z + shift
+
+
+# --- checks ----------------------------------------------------------------------------
+
+
+def _event_array(events: np.ndarray) -> np.ndarray:
+    array = np.asarray(events)
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise UserError(f"a melody must be a 1-d array of event classes, got shape {array.shape}")
+    if len(array) and (array.min() < 0 or array.max() >= NUM_CLASSES):
+        raise UserError(f"event classes must be 0..{NUM_CLASSES - 1}")
+    return array.astype(np.int64)
+
+
+def _windows(model: MelodyVAE, events: np.ndarray) -> Tensor:
+    """Events [steps] or [n, steps] as a checked long tensor [n, steps]."""
+    array = np.asarray(events)
+    array = array[None, :] if array.ndim == 1 else array
+    if array.ndim != 2 or array.shape[1] != model.steps:
+        raise UserError(
+            f"this model encodes melodies of {model.steps} steps ({model.config.bars} bars), "
+            f"got shape {np.asarray(events).shape}"
+        )
+    for row in array:
+        _event_array(row)
+    return torch.from_numpy(array.astype(np.int64))
+
+
+def _chunks(windows: np.ndarray, batch_size: int) -> int:
+    return max(1, -(-len(windows) // batch_size))
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}")
+
+
+@torch.no_grad()
+def _code_for_prefix(model: MelodyVAE, prefix: Tensor, generator: torch.Generator) -> Tensor:
+    """Of PREFIX_CANDIDATES codes drawn from the prior, the one that makes ``prefix`` likeliest."""
+    z = torch.randn(PREFIX_CANDIDATES, model.config.z_dim, generator=generator)
+    x = prefix[None, :].expand(PREFIX_CANDIDATES, -1)
+    log_p = -F.cross_entropy(model(x, z).transpose(1, 2), x, reduction="none").sum(dim=1)
+    return z[log_p.argmax()][None, :]

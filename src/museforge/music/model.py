@@ -1,0 +1,206 @@
+"""The melody VAE of MusicVAE (Roberts et al. 2018, "A Hierarchical Latent Vector Model
+for Learning Long-Term Structure in Music"), small enough to train on a laptop CPU.
+
+Encoder: event embeddings -> bidirectional LSTM -> its final states -> mu and log sigma^2
+of the posterior q(z|x) = N(mu, sigma^2). Decoder: an autoregressive LSTM whose initial
+state is tanh(Linear(c)) and whose input at each step is the previous event's embedding
+concatenated with c. In the flat model (MusicVAE's 2-bar melodies) c = z for every step.
+In the hierarchical model (16-bar melodies) a "conductor" LSTM turns z into one embedding
+c_u per bar, and the bottom decoder starts afresh from each c_u to play that bar's 16
+steps, so it cannot forget z over a long sequence (MusicVAE section 3.2).
+
+Events are the 90 classes of ``melody.py`` (no event, note-off, 88 note-ons).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from museforge.core.checkpoints import Pretrained
+from museforge.music.attributes import ATTRIBUTES
+from museforge.music.melody import NUM_CLASSES, STEPS_PER_QUARTER
+
+LSTMState = tuple[Tensor, Tensor]
+
+
+@dataclass
+class MelodyVAEConfig:
+    bars: int = 2  # MusicVAE's two melody models: 2 bars flat, 16 bars hierarchical
+    steps_per_bar: int = 4 * STEPS_PER_QUARTER  # a 4/4 bar of 16th notes, as in the data
+    hierarchical: bool = False  # conductor + per-bar decoder (MusicVAE "hierdec")
+    num_classes: int = NUM_CLASSES  # 90 melody events
+    embed_dim: int = 64  # MusicVAE feeds one-hot events; an embedding is the same, cheaper
+    enc_hidden: int = 256  # per direction; MusicVAE 2048, cut to train on 2 CPU cores
+    enc_layers: int = 1  # MusicVAE: 1 layer (2-bar), 2 layers (16-bar)
+    z_dim: int = 128  # MusicVAE: 512; folk tunes need less
+    dec_hidden: int = 256  # MusicVAE: 2048 (2-bar), 1024 (16-bar bottom decoder)
+    dec_layers: int = 2  # MusicVAE: 3 (2-bar), 2 (16-bar)
+    conductor_hidden: int = 256  # MusicVAE: 1024; used only when hierarchical
+    conductor_layers: int = 2  # MusicVAE: 2
+
+
+class MelodyVAE(nn.Module, Pretrained):
+    """MusicVAE over melody events; ``config.hierarchical`` adds the conductor."""
+
+    config_class = MelodyVAEConfig
+    model_type = "melody-vae"
+
+    def __init__(self, config: MelodyVAEConfig) -> None:
+        super().__init__()
+        if config.bars < 1 or config.steps_per_bar < 1:
+            raise ValueError("bars and steps_per_bar must be at least 1")
+        self.config = config
+        c = config
+        self.start = c.num_classes  # the decoder's input before the first event
+        self.enc_embed = nn.Embedding(c.num_classes, c.embed_dim)
+        self.encoder = nn.LSTM(
+            c.embed_dim, c.enc_hidden, c.enc_layers, batch_first=True, bidirectional=True
+        )
+        self.to_mu = nn.Linear(2 * c.enc_hidden, c.z_dim)
+        self.to_logvar = nn.Linear(2 * c.enc_hidden, c.z_dim)
+        if c.hierarchical:
+            self.conductor_init = nn.Linear(c.z_dim, 2 * c.conductor_layers * c.conductor_hidden)
+            # As in MusicVAE the conductor's input is zeros: all it knows comes from z.
+            self.conductor = nn.LSTM(1, c.conductor_hidden, c.conductor_layers, batch_first=True)
+        cond_dim = c.conductor_hidden if c.hierarchical else c.z_dim
+        self.dec_init = nn.Linear(cond_dim, 2 * c.dec_layers * c.dec_hidden)
+        self.dec_embed = nn.Embedding(c.num_classes + 1, c.embed_dim)
+        self.decoder = nn.LSTM(c.embed_dim + cond_dim, c.dec_hidden, c.dec_layers, batch_first=True)
+        self.head = nn.Linear(c.dec_hidden, c.num_classes)
+        # Attribute vectors (MusicVAE section 5.3), one row per attribute; filled after
+        # training by ``generate.fit_attribute_vectors`` and saved with the weights.
+        self.register_buffer("attribute_vectors", torch.zeros(len(ATTRIBUTES), c.z_dim))
+
+    @property
+    def steps(self) -> int:
+        """The length of the windows the model was trained on."""
+        return self.config.bars * self.config.steps_per_bar
+
+    # --- q(z|x) -------------------------------------------------------------------------
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Events [B, T] -> (mu, log sigma^2) of q(z|x), each [B, z_dim]."""
+        _, (h, _) = self.encoder(self.enc_embed(x))
+        final = torch.cat([h[-2], h[-1]], dim=-1)  # last layer, forward and backward
+        return self.to_mu(final), self.to_logvar(final)
+
+    # --- p(x|z) -------------------------------------------------------------------------
+
+    def forward(self, x: Tensor, z: Tensor, teacher_forcing_prob: float = 1.0) -> Tensor:
+        """Logits [B, T, num_classes] for the events x [B, T] given z [B, z_dim].
+
+        With ``teacher_forcing_prob`` (tau) < 1 each step's input is, with that probability, the
+        true previous event, otherwise one sampled from the model's own previous output
+        (scheduled sampling, Bengio et al. 2015, as MusicVAE trains). Bars of the
+        hierarchical model are decoded side by side; a bar's first input is the true last
+        event of the bar before.
+        """
+        batch, steps = x.shape
+        segments, length = self._segments(steps)
+        cond = self._conditions(z, segments).reshape(batch * segments, -1)
+        start = torch.full_like(x[:, :1], self.start)
+        prev = torch.cat([start, x[:, :-1]], dim=1).reshape(batch * segments, length)
+        state = self._init_state(cond)
+        if teacher_forcing_prob >= 1.0:
+            logits, _ = self._step(prev, cond, state)
+            return logits.reshape(batch, steps, -1)
+        outputs = []
+        for t in range(length):
+            token = prev[:, t]
+            if t > 0:
+                sampled = torch.multinomial(F.softmax(outputs[-1].detach(), dim=-1), 1)[:, 0]
+                forced = torch.rand(token.shape, device=x.device) < teacher_forcing_prob
+                token = torch.where(forced, token, sampled)
+            logits, state = self._step(token[:, None], cond, state)
+            outputs.append(logits[:, 0])
+        return torch.stack(outputs, dim=1).reshape(batch, steps, -1)
+
+    @torch.no_grad()
+    def decode(
+        self,
+        z: Tensor,
+        steps: int | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        prefix: Tensor | None = None,
+    ) -> Tensor:
+        """Events [B, steps] played from z [B, z_dim], one step at a time.
+
+        Each event is drawn from softmax(logits / temperature) with ``generator``, or is the
+        argmax when temperature is 0. A ``prefix`` [B, P] (or [P]) of given events is
+        forced at the first P steps, so the rest continues it.
+        """
+        steps = self.steps if steps is None else steps
+        segments, length = self._segments(steps)
+        batch = z.shape[0]
+        if prefix is not None:
+            prefix = prefix.to(z.device).long().expand(batch, -1)
+        conds = self._conditions(z, segments)
+        token = torch.full((batch,), self.start, dtype=torch.long, device=z.device)
+        events = []
+        for s in range(segments):
+            state = self._init_state(conds[:, s])
+            for _ in range(length):
+                logits, state = self._step(token[:, None], conds[:, s], state)
+                token = _choose(logits[:, 0], temperature, generator)
+                if prefix is not None and len(events) < prefix.shape[1]:
+                    token = prefix[:, len(events)]
+                events.append(token)
+        return torch.stack(events, dim=1)
+
+    # --- pieces -------------------------------------------------------------------------
+
+    def _segments(self, steps: int) -> tuple[int, int]:
+        """(how many times the decoder starts afresh, steps each time) for ``steps`` events."""
+        if not self.config.hierarchical:
+            return 1, steps
+        if steps % self.config.steps_per_bar:
+            raise ValueError(
+                f"the hierarchical model plays whole bars of {self.config.steps_per_bar} steps, "
+                f"not {steps} steps"
+            )
+        return steps // self.config.steps_per_bar, self.config.steps_per_bar
+
+    def _conditions(self, z: Tensor, segments: int) -> Tensor:
+        """The decoder's conditioning c for each segment: [B, segments, dim]."""
+        if not self.config.hierarchical:
+            return z[:, None, :]
+        state = _lstm_state(
+            self.conductor_init(z), self.config.conductor_layers, self.config.conductor_hidden
+        )
+        zeros = z.new_zeros(z.shape[0], segments, 1)
+        out, _ = self.conductor(zeros, state)
+        return out
+
+    def _init_state(self, cond: Tensor) -> LSTMState:
+        return _lstm_state(self.dec_init(cond), self.config.dec_layers, self.config.dec_hidden)
+
+    def _step(self, prev: Tensor, cond: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
+        """Run the decoder over previous events [N, L] with conditioning cond [N, dim]."""
+        inputs = torch.cat(
+            [self.dec_embed(prev), cond[:, None, :].expand(-1, prev.shape[1], -1)], dim=-1
+        )
+        out, state = self.decoder(inputs, state)
+        return self.head(out), state
+
+
+def _lstm_state(projected: Tensor, layers: int, hidden: int) -> LSTMState:
+    """tanh(Linear(c)) [N, 2 * layers * hidden] -> (h0, c0), each [layers, N, hidden]."""
+    h, c = torch.tanh(projected).reshape(-1, 2, layers, hidden).permute(1, 2, 0, 3)
+    return h.contiguous(), c.contiguous()
+
+
+def _choose(logits: Tensor, temperature: float, generator: torch.Generator | None) -> Tensor:
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    probs = F.softmax(logits / temperature, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(q(z|x) || N(0, I)) in nats, one value per example: [B]."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)
