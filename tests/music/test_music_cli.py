@@ -49,6 +49,11 @@ def model_dir(tmp_path_factory):
     return path
 
 
+def music(*args: object) -> int:
+    """Run ``museforge music ARGS`` in this process; returns the exit code."""
+    return run(["music", *map(str, args)])
+
+
 @pytest.fixture(autouse=True)
 def _home(tmp_path, monkeypatch):
     monkeypatch.setenv("MUSEFORGE_HOME", str(tmp_path / "home"))
@@ -58,23 +63,7 @@ def _home(tmp_path, monkeypatch):
 
 def test_sample_writes_every_format_and_records_seed_and_model(model_dir, tmp_path):
     out = tmp_path / "out"
-    assert (
-        run(
-            [
-                "music",
-                "sample",
-                "--model",
-                str(model_dir),
-                "--n",
-                "2",
-                "--seed",
-                "7",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert music("sample", "--model", model_dir, "--n", "2", "--seed", "7", "--out", out) == 0
     for i in (1, 2):
         for ext in ("mid", "musicxml", "wav", "png"):
             assert (out / f"sample-s7-{i:02d}.{ext}").stat().st_size > 0
@@ -92,19 +81,8 @@ def test_sample_writes_every_format_and_records_seed_and_model(model_dir, tmp_pa
 def test_same_seed_gives_byte_identical_files(model_dir, tmp_path):
     for name in ("a", "b"):
         assert (
-            run(
-                [
-                    "music",
-                    "sample",
-                    "--model",
-                    str(model_dir),
-                    "--seed",
-                    "3",
-                    "--n",
-                    "2",
-                    "--out",
-                    str(tmp_path / name),
-                ]
+            music(
+                "sample", "--model", model_dir, "--seed", "3", "--n", "2", "--out", tmp_path / name
             )
             == 0
         )
@@ -119,21 +97,18 @@ def test_written_midi_parses_back_to_the_sampled_notes(model_dir, tmp_path):
 
     out = tmp_path / "out"
     assert (
-        run(
-            [
-                "music",
-                "sample",
-                "--model",
-                str(model_dir),
-                "--seed",
-                "5",
-                "--n",
-                "1",
-                "--temperature",
-                "1.0",
-                "--out",
-                str(out),
-            ]
+        music(
+            "sample",
+            "--model",
+            model_dir,
+            "--seed",
+            "5",
+            "--n",
+            "1",
+            "--temperature",
+            "1.0",
+            "--out",
+            out,
         )
         == 0
     )
@@ -145,28 +120,11 @@ def test_written_midi_parses_back_to_the_sampled_notes(model_dir, tmp_path):
 
 def test_interpolate_continue_vary_keep_their_parents(model_dir, tunes, tmp_path):
     a, b = str(tunes[0]), str(tunes[1])
-    common = ["--model", str(model_dir), "--format", "mid"]
+    common = ["--model", model_dir, "--format", "mid"]
+    assert music("interpolate", a, b, "--steps", "4", "--out", str(tmp_path / "i"), *common) == 0
+    assert music("continue", a, "--bars", "2", "--out", str(tmp_path / "c"), *common) == 0
     assert (
-        run(["music", "interpolate", a, b, "--steps", "4", "--out", str(tmp_path / "i"), *common])
-        == 0
-    )
-    assert run(["music", "continue", a, "--bars", "2", "--out", str(tmp_path / "c"), *common]) == 0
-    assert (
-        run(
-            [
-                "music",
-                "vary",
-                a,
-                "--amount",
-                "0.5",
-                "--n",
-                "3",
-                "--out",
-                str(tmp_path / "v"),
-                *common,
-            ]
-        )
-        == 0
+        music("vary", a, "--amount", "0.5", "--n", "3", "--out", str(tmp_path / "v"), *common) == 0
     )
     assert len(list((tmp_path / "i").glob("*.mid"))) == 4
     assert len(list((tmp_path / "v").glob("*.mid"))) == 3
@@ -187,10 +145,10 @@ def test_interpolate_continue_vary_keep_their_parents(model_dir, tunes, tmp_path
 def test_train_from_a_folder_then_resume(tunes, tmp_path):
     folder = str(tunes[0].parent)
     out = tmp_path / "run"
-    args = ["music", "train", "--data", folder, "--out", str(out), "--batch-size", "4"]
-    assert run([*args, "--steps", "2"]) == 0
+    args = ["train", "--data", folder, "--out", out, "--batch-size", "4"]
+    assert music(*args, "--steps", "2") == 0
     assert (out / "model" / "model.safetensors").is_file() and (out / "dataset.npz").is_file()
-    assert run([*args, "--steps", "3", "--resume"]) == 0
+    assert music(*args, "--steps", "3", "--resume") == 0
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps[-1] == 3
     config = json.loads((out / "model" / "config.json").read_text())
@@ -200,20 +158,7 @@ def test_train_from_a_folder_then_resume(tunes, tmp_path):
 def test_evaluate_prints_the_acceptance_keys(model_dir, tunes, tmp_path, capsys):
     folder = str(tunes[0].parent)
     assert (
-        run(
-            [
-                "music",
-                "evaluate",
-                "--model",
-                str(model_dir),
-                "--data",
-                folder,
-                "--samples",
-                "20",
-                "--json",
-            ]
-        )
-        == 0
+        music("evaluate", "--model", model_dir, "--data", folder, "--samples", "20", "--json") == 0
     )
     report = json.loads(capsys.readouterr().out)
     for key in ("recon_acc_teacher_forced", "recon_acc_sampled", "overlap_mean", "verbatim_share"):

@@ -170,7 +170,35 @@ def _parse_attrs(values: list[str] | None) -> dict[str, float]:
     return amounts
 
 
-def _report(results, out: Path) -> None:
+def _keep(
+    events,
+    out: Path,
+    *,
+    stem: str,
+    model_id: str,
+    seed: int,
+    params: dict,
+    formats: list[str],
+    inputs: tuple[tuple[Path, str], ...] = (),
+) -> None:
+    """Render the melodies, record them (and the input files they came from) in the store,
+    and say where they are."""
+    from museforge.core.store import Store
+    from museforge.music.results import keep_input, keep_melodies
+
+    with Store() as store:
+        parents = [(keep_input(store, path), relation) for path, relation in inputs]
+        results = keep_melodies(
+            events,
+            out,
+            stem=stem,
+            store=store,
+            model_id=model_id,
+            seed=seed,
+            params=params,
+            parents=parents,
+            formats=formats,
+        )
     console = Console()
     for r in results:
         console.print(f"{r.files['mid']}  [dim]{r.artifact_id[:12]}[/dim]")
@@ -199,9 +227,7 @@ def sample_cmd(
     """Make new melodies from random codes of the model's latent space."""
     import torch
 
-    from museforge.core.store import Store
     from museforge.music.generate import apply_attributes, decode
-    from museforge.music.results import keep_melodies
 
     if bars not in DEFAULT_MODELS:
         raise typer.BadParameter("must be 2 or 16", param_hint="--bars")
@@ -210,18 +236,9 @@ def sample_cmd(
     z = torch.randn(n, vae.config.z_dim, generator=torch.Generator().manual_seed(seed))
     events = decode(vae, apply_attributes(vae, z, amounts), seed=seed, temperature=temperature)
     params = {"command": "sample", "temperature": temperature, "attributes": amounts}
-    with Store() as store:
-        results = keep_melodies(
-            events,
-            out,
-            stem=f"sample-s{seed}",
-            store=store,
-            model_id=mid,
-            seed=seed,
-            params=params,
-            formats=formats,
-        )
-    _report(results, out)
+    _keep(
+        events, out, stem=f"sample-s{seed}", model_id=mid, seed=seed, params=params, formats=formats
+    )
 
 
 @app.command("interpolate")
@@ -237,30 +254,26 @@ def interpolate_cmd(
     fmt: FormatOpt = None,
 ) -> None:
     """Morph melody A into melody B through the latent space (slerp between their codes)."""
-    from museforge.core.store import Store
     from museforge.music.generate import interpolate
     from museforge.music.melody_file import read_melody
-    from museforge.music.results import keep_input, keep_melodies
 
     formats = _formats(fmt)
     require_file(a), require_file(b)
     vae, mid = _load(model)
     first, last = read_melody(a, vae.steps), read_melody(b, vae.steps)
     events = interpolate(vae, first, last, steps)
-    with Store() as store:
-        parents = [(keep_input(store, p), "interpolation-of") for p in (a, b)]
-        results = keep_melodies(
-            events,
-            out,
-            stem="interpolation",
-            store=store,
-            model_id=mid,
-            seed=seed,
-            params={"command": "interpolate", "steps": steps},
-            parents=parents,
-            formats=formats,
-        )
-    _report(results, out)
+    params = {"command": "interpolate", "steps": steps}
+    inputs = ((a, "interpolation-of"), (b, "interpolation-of"))
+    _keep(
+        events,
+        out,
+        stem="interpolation",
+        model_id=mid,
+        seed=seed,
+        params=params,
+        formats=formats,
+        inputs=inputs,
+    )
 
 
 @app.command("continue")
@@ -277,10 +290,8 @@ def continue_cmd(
     """Continue a melody by BARS bars, keeping what it began with."""
     import numpy as np
 
-    from museforge.core.store import Store
     from museforge.music.generate import continue_melody
     from museforge.music.melody_file import read_melody
-    from museforge.music.results import keep_input, keep_melodies
 
     formats = _formats(fmt)
     melody = read_melody(file)
@@ -290,20 +301,16 @@ def continue_cmd(
         for i in range(n)
     ]
     params = {"command": "continue", "bars": bars, "temperature": temperature}
-    with Store() as store:
-        parent = keep_input(store, file)
-        results = keep_melodies(
-            np.stack(events),
-            out,
-            stem=f"continuation-s{seed}",
-            store=store,
-            model_id=mid,
-            seed=seed,
-            params=params,
-            parents=[(parent, "continuation-of")],
-            formats=formats,
-        )
-    _report(results, out)
+    _keep(
+        np.stack(events),
+        out,
+        stem=f"continuation-s{seed}",
+        model_id=mid,
+        seed=seed,
+        params=params,
+        formats=formats,
+        inputs=((file, "continuation-of"),),
+    )
 
 
 @app.command("vary")
@@ -323,10 +330,8 @@ def vary_cmd(
     fmt: FormatOpt = None,
 ) -> None:
     """Variations of a melody: its code moved part of the way towards random codes."""
-    from museforge.core.store import Store
     from museforge.music.generate import vary
     from museforge.music.melody_file import read_melody
-    from museforge.music.results import keep_input, keep_melodies
 
     formats = _formats(fmt)
     require_file(file)
@@ -335,20 +340,16 @@ def vary_cmd(
         vae, read_melody(file, vae.steps), amount=amount, n=n, seed=seed, temperature=temperature
     )
     params = {"command": "vary", "amount": amount, "temperature": temperature}
-    with Store() as store:
-        parent = keep_input(store, file)
-        results = keep_melodies(
-            events,
-            out,
-            stem=f"variation-s{seed}",
-            store=store,
-            model_id=mid,
-            seed=seed,
-            params=params,
-            parents=[(parent, "variation-of")],
-            formats=formats,
-        )
-    _report(results, out)
+    _keep(
+        events,
+        out,
+        stem=f"variation-s{seed}",
+        model_id=mid,
+        seed=seed,
+        params=params,
+        formats=formats,
+        inputs=((file, "variation-of"),),
+    )
 
 
 # --- training and evaluation -------------------------------------------------------------
