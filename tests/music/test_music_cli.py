@@ -4,12 +4,19 @@ records every result with its seed, model and parents."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from museforge.cli import run
+from museforge.core.checkpoints import load_state
 from museforge.core.store import Store
 from museforge.music.melody import events_to_notes, notes_to_events
 from museforge.music.midi_file import read_midi
@@ -170,3 +177,28 @@ def test_evaluate_prints_the_acceptance_keys(model_dir, tunes, tmp_path, capsys)
         "empty_beat_rate",
         "groove_consistency",
     }
+
+
+def test_ctrl_c_during_train_saves_a_checkpoint_and_exits_130(tunes, tmp_path):
+    out = tmp_path / "run"
+    exe = Path(sys.executable).with_name("museforge")
+    env = {**os.environ, "MUSEFORGE_HOME": str(tmp_path / "home"), "MUSEFORGE_DEVICE": "cpu"}
+    args = [str(exe), "music", "train", "--data", str(tunes[0].parent), "--out", str(out)]
+    proc = subprocess.Popen(
+        [*args, "--batch-size", "4", "--steps", "100000"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "metrics.jsonl").is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "--resume" in err.strip().splitlines()[-1]
+    _, meta = load_state(out / "checkpoint.safetensors")
+    assert meta["step"] >= 1 and "music train" in meta["commands"][0]
