@@ -17,6 +17,14 @@ MISSING = "/nonexistent/museforge-test/missing"
 MISSING_CASES: dict[str, tuple[list[str], str]] = {
     "demo": (["demo", "--out", "{file}/sub"], "cannot create"),
     "doctor": (["doctor", MISSING], "unexpected extra argument"),
+    "image stylize": (
+        ["image", "stylize", MISSING, "--style", "skimage:gravel", "--out", "{tmp}/o.png"],
+        "missing",
+    ),
+    "image style-sheet": (
+        ["image", "style-sheet", "skimage:astronaut", "--styles", MISSING, "--out", "{tmp}/s.png"],
+        "missing",
+    ),
     "music dataset build": (
         ["music", "dataset", "build", "--source", MISSING, "--out", "{tmp}/c.npz"],
         "missing",
@@ -43,6 +51,14 @@ MISSING_CASES: dict[str, tuple[list[str], str]] = {
 BAD_VALUE_CASES: dict[str, tuple[list[str], str]] = {
     "demo": (["demo", "--seed", "-1"], "--seed"),
     "doctor": (["doctor", "--json=maybe"], "--json"),
+    "image stylize": (
+        ["image", "stylize", "{file}", "--style", "{file}", "--out", "{tmp}/o.png", "--size", "0"],
+        "--size",
+    ),
+    "image style-sheet": (
+        ["image", "style-sheet", "{file}", "--styles", "{file}", "--out", "{tmp}/s.jpg"],
+        "--out",
+    ),
     "music dataset build": (
         ["music", "dataset", "build", "--source", "corpus", "--out", "{tmp}/c.npz", "--jobs", "0"],
         "--jobs",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import typer
 from typer.main import get_command
 
-from museforge.cli import demo, doctor, music, store
+from museforge.cli import demo, doctor, image, music, store
 from museforge.errors import UserError
 
 try:  # typer vendors click; the class that means "no arguments, show the help"
@@ -35,6 +35,7 @@ app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 app.add_typer(store.app, name="store")
 app.add_typer(music.app, name="music")
+app.add_typer(image.app, name="image")
 
 
 # The command line being run, recorded in what it makes (a trained model's config).

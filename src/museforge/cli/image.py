@@ -1,0 +1,265 @@
+"""``museforge image``: neural style transfer, with results and inputs kept in the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="Images: neural style transfer (Gatys et al.) with feature networks that work "
+    "offline. Images may be files or scikit-image samples such as skimage:astronaut.",
+    no_args_is_help=True,
+)
+
+ContentArg = Annotated[
+    str,
+    typer.Argument(
+        help="The content image: a file, or a sample such as skimage:astronaut "
+        "(also coffee, chelsea, rocket, hubble_deep_field, immunohistochemistry, retina, "
+        "brick, grass, gravel)."
+    ),
+]
+OutOpt = Annotated[
+    Path, typer.Option("--out", "-o", help="The PNG file to write (written whole or not at all).")
+]
+SizeOpt = Annotated[int, typer.Option(min=16, max=4096, help="Long side of the result in pixels.")]
+StepsOpt = Annotated[
+    int,
+    typer.Option(min=1, max=100_000, help="Adam steps at the first scale (half at later ones)."),
+]
+FeaturesOpt = Annotated[
+    str,
+    typer.Option(
+        help="Feature network: random-vgg (default, offline), random-multiscale, "
+        "vgg19 (torchvision's weights from the torch hub cache) or vgg19:PATH."
+    ),
+]
+SeedOpt = Annotated[
+    int, typer.Option(min=0, help="Seed of the random features and noise: same seed, same image.")
+]
+
+
+def _out_png(out: Path) -> Path:
+    if out.suffix.lower() != ".png":
+        raise typer.BadParameter(
+            f"{out}: the result is a PNG; end the name in .png", param_hint="--out"
+        )
+    if out.is_dir():
+        raise typer.BadParameter(f"{out} is a folder; give a file name", param_hint="--out")
+    return out
+
+
+def _parse_blend(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r}: give comma-separated numbers, one per style, e.g. 0.7,0.3",
+            param_hint="--blend",
+        ) from None
+
+
+def _label(source: str) -> str:
+    from museforge.image.io import SAMPLE_PREFIX
+
+    return (
+        source.removeprefix(SAMPLE_PREFIX)
+        if source.startswith(SAMPLE_PREFIX)
+        else Path(source).name
+    )
+
+
+@app.command("stylize")
+def stylize_cmd(
+    content: ContentArg,
+    out: OutOpt,
+    style: Annotated[
+        list[str],
+        typer.Option(
+            "--style", "-s", help="A style image (file or skimage:NAME); repeat to blend several."
+        ),
+    ],
+    blend: Annotated[
+        str | None,
+        typer.Option(help="Blend weights of the styles, comma-separated, e.g. 0.7,0.3."),
+    ] = None,
+    size: SizeOpt = 512,
+    steps: StepsOpt = 300,
+    features: FeaturesOpt = "random-vgg",
+    preserve_colors: Annotated[
+        bool,
+        typer.Option(help="Keep the content's colours: transfer only the style's luminance."),
+    ] = False,
+    mask: Annotated[
+        str | None,
+        typer.Option(
+            help="A greyscale image: stylise where it is white, keep the content where black."
+        ),
+    ] = None,
+    seed: SeedOpt = 0,
+    style_scale: Annotated[
+        float,
+        typer.Option(
+            min=0.05,
+            max=4.0,
+            help="Style image size relative to the content: larger, bigger strokes.",
+        ),
+    ] = 1.0,
+    init: Annotated[
+        str, typer.Option(help="Start from: content, noise, or an image file.")
+    ] = "content",
+    content_weight: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, help="Content weight (style weight is 1); default: the network's own."
+        ),
+    ] = None,
+    tv_weight: Annotated[
+        float, typer.Option(min=0.0, help="Total-variation weight against pixel noise.")
+    ] = 2e-4,
+) -> None:
+    """Paint CONTENT in the style of one or more style images (Gatys et al. 2016)."""
+    from museforge.image.style.gatys import StyleConfig, check_blend
+
+    out = _out_png(out)
+    weights = check_blend(len(style), _parse_blend(blend))
+    config = StyleConfig(
+        steps=steps,
+        size=size,
+        content_weight=content_weight,
+        tv_weight=tv_weight,
+        features=features,
+        seed=seed,
+        init=init if init in ("content", "noise") else "image",
+        preserve_colors=preserve_colors,
+    )
+    inputs = {"content": [content], "style": list(style), "mask": [mask] if mask else []}
+    if config.init == "image":
+        inputs["init"] = [init]
+    result, model = _run(content, style, weights, config, style_scale, mask, init)
+    params = {
+        "command": "stylize",
+        "content": content,
+        "styles": list(style),
+        "blend": weights,
+        "style_scale": style_scale,
+        "mask": mask,
+        "init": init,
+        **_config_params(config),
+    }
+    _keep(result, out, inputs, params, seed, model)
+
+
+def _run(
+    content: str,
+    styles: list[str],
+    weights: list[float],
+    config: Any,
+    style_scale: float,
+    mask: str | None,
+    init: str,
+) -> tuple[Any, str]:
+    """Load the inputs, build the features and stylise; returns (image tensor, model id)."""
+    from museforge.image.io import load_image, load_mask, resolve_source
+    from museforge.image.style.features import build_features
+    from museforge.image.style.gatys import stylize
+
+    for source in [
+        content,
+        *styles,
+        *([mask] if mask else []),
+        *([init] if config.init == "image" else []),
+    ]:
+        resolve_source(source)  # every missing file is reported before any work starts
+    content_t = load_image(content, config.size)
+    style_size = max(16, round(config.size * style_scale))
+    style_ts = [load_image(s, style_size) for s in styles]
+    mask_t = load_mask(mask, *content_t.shape[-2:]) if mask else None
+    init_t = load_image(init) if config.init == "image" else None
+    net = build_features(config.features, seed=config.seed)
+    result = stylize(
+        content_t, style_ts, config, blend=weights, mask=mask_t, init=init_t, net=net, progress=True
+    )
+    return result.image, _model_id(config.features)
+
+
+def _model_id(features: str) -> str:
+    if features.startswith("vgg19"):
+        from museforge.image.style.features import find_vgg19
+
+        path = Path(features.removeprefix("vgg19:")) if ":" in features else find_vgg19()
+        return f"vgg19:{path.name if path else '?'}"
+    return features
+
+
+def _config_params(config: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    params = asdict(config)
+    params["scales"] = list(config.resolved_scales())
+    return params
+
+
+def _keep(
+    image: Any, out: Path, inputs: dict[str, list[str]], params: dict, seed: int, model: str
+) -> None:
+    """Write the PNG atomically, record it with its inputs as parents, and say where it is."""
+    from museforge.core.store import Store
+    from museforge.image.io import resolve_source, save_png
+
+    save_png(image, out)
+    with Store() as store:
+        parents = []
+        for role, sources in inputs.items():
+            for source in sources:
+                note = f"given as {role} image ({source})"
+                parent = store.add_file(resolve_source(source), kind="image", note=note)
+                parents.append((parent.id, "input"))
+        artifact = store.add_file(
+            out, kind="image", params=params, seed=seed, model_id=model, parents=parents
+        )
+    Console().print(f"{out}  [dim]{artifact.id[:12]}[/dim]")
+
+
+@app.command("style-sheet")
+def style_sheet_cmd(
+    content: ContentArg,
+    out: OutOpt,
+    styles: Annotated[
+        list[str],
+        typer.Option(
+            "--styles", "-s", help="A style image (file or skimage:NAME); repeat for each column."
+        ),
+    ],
+    size: Annotated[
+        int, typer.Option(min=16, max=1024, help="Long side of each image on the sheet, in pixels.")
+    ] = 256,
+    steps: StepsOpt = 150,
+    features: FeaturesOpt = "random-vgg",
+    seed: SeedOpt = 0,
+) -> None:
+    """A contact sheet: the content and each style on top, each style's result below."""
+    from museforge.image.io import labelled_grid, open_image, resize_long_side, tensor_to_image
+    from museforge.image.style.gatys import StyleConfig
+
+    out = _out_png(out)
+    config = StyleConfig(steps=steps, size=size, features=features, seed=seed)
+    results = [_run(content, [s], [1.0], config, 1.0, None, "content")[0] for s in styles]
+    top = [(resize_long_side(open_image(content), size), f"content: {_label(content)}")]
+    top += [(resize_long_side(open_image(s), size), f"style: {_label(s)}") for s in styles]
+    bottom = [(None, "")] + [
+        (tensor_to_image(r), f"result: {_label(s)}") for r, s in zip(results, styles, strict=True)
+    ]
+    sheet = labelled_grid([top, bottom], size)
+    params = {
+        "command": "style-sheet",
+        "content": content,
+        "styles": styles,
+        **_config_params(config),
+    }
+    _keep(sheet, out, {"content": [content], "style": styles}, params, seed, _model_id(features))

@@ -1,0 +1,370 @@
+"""Neural style transfer by optimising the pixels (Gatys et al. 2016).
+
+Gatys, Ecker and Bethge 2016, "Image Style Transfer Using Convolutional Neural Networks",
+in five steps:
+
+1. start from the content image (or noise, or any image),
+2. a content loss: the squared error between the result's and the content's features on
+   the content layers,
+3. a style loss: the squared error between the Gram matrices (channel correlations) of
+   the result's and the style's features, summed over the style layers,
+4. a total-variation loss against pixel noise,
+5. Adam on the pixels.
+
+Extras: several styles blended by weight (their Gram matrices mixed); a style scale
+(the style image resized relative to the content); colour preservation by luminance-only
+transfer (Gatys et al. 2016b, "Preserving Color in Neural Artistic Style Transfer"); a
+mask outside which the content stays untouched; coarse-to-fine scales, each result
+upsampled as the next start; and an exponential moving average of the iterates as the
+output, as in Katherine Crowson's style-transfer-pytorch, which removes the last steps'
+jitter and gives sharper large images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from torch import Tensor
+
+from museforge.errors import UserError
+from museforge.image.style.features import FeatureNet, build_features
+
+INIT_CHOICES = ("content", "noise")
+
+
+@dataclass
+class StyleConfig:
+    """Settings of one style transfer; the defaults are measured on 256-512 px images."""
+
+    steps: int = 300  # Adam steps per scale; the loss flattens after ~200-300 at 256 px
+    size: int = 512  # long side of the result in pixels
+    content_weight: float | None = None  # None: the feature network's own (see features.py)
+    style_weight: float = 1.0  # the reference; the other weights are relative to it
+    style_layer_weights: tuple[float, ...] | None = None  # None: the network's own
+    tv_weight: float = 2e-4  # enough to stop pixel speckle without blurring strokes
+    lr: float = 0.02  # per-step change of a pixel in 0..1 (Adam): crowsonkb's value
+    scales: tuple[int, ...] | None = None  # None: 256, 512, ... doubling up to ``size``
+    later_steps_fraction: float = 0.5  # finer scales only refine: half the steps each
+    min_scale: int = 256  # the coarsest automatic scale: the features' receptive fields fit
+    ema_decay: float = 0.95  # average of the iterates over the last ~20 steps
+    features: str = (
+        "random-vgg"  # measured: the most painterly offline; vgg19 when its weights are here
+    )
+    seed: int = 0
+    init: str = "content"  # content, noise, or an image given to ``stylize``
+    preserve_colors: bool = False
+
+    def resolved_scales(self) -> tuple[int, ...]:
+        """The long sides to work at, coarse to fine, ending at ``size``."""
+        if self.scales:
+            return tuple(self.scales)
+        scales = [self.size]
+        while scales[0] // 2 >= self.min_scale:
+            scales.insert(0, scales[0] // 2)
+        return tuple(scales)
+
+
+@dataclass
+class StyleResult:
+    """The stylised image ``[1, 3, H, W]`` in 0..1 and the loss terms of every step."""
+
+    image: Tensor
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+# --- the losses -------------------------------------------------------------------------
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """``[N, C, H, W]`` -> ``[N, C, C]``: channel correlations averaged over positions.
+
+    Dividing by H * W makes Gram matrices of different image sizes comparable, so a style
+    image need not match the content's size.
+    """
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (h * w)
+
+
+def relative_mse(x: Tensor, target: Tensor) -> Tensor:
+    """Squared error relative to the target's energy, so layers of any scale weigh alike."""
+    return (x - target).square().sum() / target.square().sum().clamp_min(1e-8)
+
+
+def total_variation(image: Tensor) -> Tensor:
+    """Mean squared difference of neighbouring pixels."""
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    return dy.square().mean() + dx.square().mean()
+
+
+class StyleLoss(torch.nn.Module):
+    """The weighted sum of content, style and total-variation losses against fixed targets."""
+
+    def __init__(
+        self,
+        net: FeatureNet,
+        content: Tensor,
+        styles: Sequence[Tensor],
+        blend: Sequence[float],
+        config: StyleConfig,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.content_weight = (
+            net.content_weight if config.content_weight is None else config.content_weight
+        )
+        self.style_weight, self.tv_weight = config.style_weight, config.tv_weight
+        self.layer_weights = config.style_layer_weights or net.style_layer_weights
+        if len(self.layer_weights) != len(net.style_layers):
+            raise UserError(
+                f"{len(self.layer_weights)} style layer weights for "
+                f"{len(net.style_layers)} style layers ({', '.join(net.style_layers)})"
+            )
+        with torch.no_grad():
+            self.content_targets = net(content, net.content_layers)
+            per_style = [[gram_matrix(f) for f in net(s, net.style_layers)] for s in styles]
+            self.gram_targets = [  # the blend of styles: their Gram matrices mixed
+                sum(w * g for w, g in zip(blend, grams, strict=True))
+                for grams in zip(*per_style, strict=True)
+            ]
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        layers = self.net.content_layers + self.net.style_layers
+        features = self.net(image, layers)
+        n_content = len(self.net.content_layers)
+        content = sum(
+            relative_mse(f, t)
+            for f, t in zip(features[:n_content], self.content_targets, strict=True)
+        )
+        style = sum(
+            w * relative_mse(gram_matrix(f), t)
+            for f, t, w in zip(
+                features[n_content:], self.gram_targets, self.layer_weights, strict=True
+            )
+        )
+        tv = total_variation(image)
+        total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
+        return {"loss": total, "content": content, "style": style, "tv": tv}
+
+
+# --- colour -------------------------------------------------------------------------------
+
+_RGB_TO_YCBCR = torch.tensor(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
+)
+
+
+def rgb_to_ycbcr(image: Tensor) -> Tensor:
+    """RGB in 0..1 -> YCbCr (ITU-R BT.601, as in JPEG) with Y in 0..1, Cb and Cr around 0."""
+    return torch.einsum("ij,njhw->nihw", _RGB_TO_YCBCR, image)
+
+
+def ycbcr_to_rgb(image: Tensor) -> Tensor:
+    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(_RGB_TO_YCBCR), image)
+
+
+def luminance_only(image: Tensor, like: Tensor | None = None) -> Tensor:
+    """The luminance as a grey RGB image; with ``like``, matched to its mean and spread.
+
+    Gatys et al. 2016b match the style's luminance histogram to the content's first
+    moments so the style brings texture, not a brightness shift.
+    """
+    y = rgb_to_ycbcr(image)[:, :1]
+    if like is not None:
+        ref = rgb_to_ycbcr(like)[:, :1]
+        y = (y - y.mean()) / y.std().clamp_min(1e-6) * ref.std() + ref.mean()
+    return y.clamp(0, 1).expand(-1, 3, -1, -1)
+
+
+def keep_colors(result: Tensor, content: Tensor) -> Tensor:
+    """The result's luminance with the content's chroma (Cb, Cr)."""
+    y = rgb_to_ycbcr(result)[:, :1]
+    cbcr = rgb_to_ycbcr(content)[:, 1:]
+    return ycbcr_to_rgb(torch.cat([y, cbcr], dim=1)).clamp(0, 1)
+
+
+# --- the optimisation -------------------------------------------------------------------
+
+
+def resize_to(image: Tensor, height: int, width: int) -> Tensor:
+    """Antialiased bicubic resize of an ``[N, C, H, W]`` tensor, clamped to 0..1."""
+    if image.shape[-2:] == (height, width):
+        return image
+    out = F.interpolate(image, size=(height, width), mode="bicubic", antialias=True)
+    return out.clamp(0, 1)
+
+
+def resize_long_side(image: Tensor, size: int) -> Tensor:
+    h, w = image.shape[-2:]
+    scale = size / max(h, w)
+    return resize_to(image, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
+def check_blend(n_styles: int, blend: Sequence[float] | None) -> list[float]:
+    """Blend weights summing to 1, one per style; equal weights when ``blend`` is None."""
+    if n_styles < 1:
+        raise UserError("give at least one style image")
+    if blend is None:
+        return [1 / n_styles] * n_styles
+    if len(blend) != n_styles:
+        raise UserError(
+            f"{len(blend)} blend weights for {n_styles} style images: give one weight per style"
+        )
+    if any(not (w >= 0) for w in blend) or sum(blend) <= 0:
+        raise UserError(f"blend weights must be positive numbers, not {list(blend)}")
+    total = sum(blend)
+    return [w / total for w in blend]
+
+
+def stylize(
+    content: Tensor,
+    styles: Sequence[Tensor],
+    config: StyleConfig,
+    *,
+    blend: Sequence[float] | None = None,
+    mask: Tensor | None = None,
+    init: Tensor | None = None,
+    net: FeatureNet | None = None,
+    progress: bool = False,
+) -> StyleResult:
+    """Paint ``content`` ``[1, 3, H, W]`` in the style of ``styles`` (each ``[1, 3, h, w]``).
+
+    The result has the content's size. Style images are used at the size they are
+    given relative to the content, so a style scale is applied by resizing them first.
+    ``mask`` (``[1, 1, H, W]``, 1 = stylise) composites the result over the content;
+    ``init`` replaces the start image when ``config.init`` is neither content nor noise.
+    The same inputs, config and seed give the same pixels.
+    """
+    weights = check_blend(len(styles), blend)
+    if config.init not in INIT_CHOICES and init is None:
+        raise UserError(f"init {config.init!r}: give an image, or choose content or noise")
+    net = net or build_features(config.features, seed=config.seed)
+    full_h, full_w = content.shape[-2:]
+    if config.preserve_colors:
+        styles = [luminance_only(s, like=content) for s in styles]
+    scales = config.resolved_scales()
+    history: list[dict[str, float]] = []
+    image: Tensor | None = None
+    with _progress_bar(progress) as report:
+        for i, scale in enumerate(scales):
+            ratio = scale / max(full_h, full_w)
+            h, w = max(1, round(full_h * ratio)), max(1, round(full_w * ratio))
+            target = resize_to(content, h, w)
+            work = luminance_only(target) if config.preserve_colors else target
+            start = _start_image(config, work, image, init, h, w)
+            scaled_styles = [resize_to(s, *_scaled(s, ratio)) for s in styles]
+            loss = StyleLoss(net, work, scaled_styles, weights, config)
+            steps = (
+                config.steps
+                if i == 0
+                else max(1, round(config.steps * config.later_steps_fraction))
+            )
+            label = f"{scale} px ({i + 1}/{len(scales)})"
+            image = _optimise(loss, start, steps, config, history, partial(report, label))
+    assert image is not None
+    image = resize_to(image, full_h, full_w)
+    if config.preserve_colors:
+        image = keep_colors(image, content)
+    if mask is not None:
+        image = mask * image + (1 - mask) * content
+    return StyleResult(image.detach(), history)
+
+
+def _scaled(style: Tensor, ratio: float) -> tuple[int, int]:
+    h, w = style.shape[-2:]
+    return max(1, round(h * ratio)), max(1, round(w * ratio))
+
+
+def _start_image(
+    config: StyleConfig,
+    content: Tensor,
+    previous: Tensor | None,
+    init: Tensor | None,
+    h: int,
+    w: int,
+) -> Tensor:
+    """The first scale starts from content, noise or ``init``; later ones from the last result."""
+    if previous is not None:
+        return resize_to(previous, h, w)
+    if config.init == "noise":
+        g = torch.Generator().manual_seed(config.seed)
+        return torch.rand(content.shape, generator=g)
+    if config.init == "content":
+        return content.clone()
+    assert init is not None
+    return (
+        luminance_only(resize_to(init, h, w)) if config.preserve_colors else resize_to(init, h, w)
+    )
+
+
+def _optimise(
+    loss: StyleLoss,
+    start: Tensor,
+    steps: int,
+    config: StyleConfig,
+    history: list[dict[str, float]],
+    report: Callable[[int, int, float], None],
+) -> Tensor:
+    """Adam on the pixels, kept in 0..1; returns the bias-corrected average of the iterates."""
+    image = start.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([image], lr=config.lr)
+    average, total_weight = torch.zeros_like(start), 0.0
+    for step in range(1, steps + 1):
+        optimizer.zero_grad(set_to_none=True)
+        terms = loss(image)
+        terms["loss"].backward()
+        optimizer.step()
+        with torch.no_grad():
+            image.clamp_(0, 1)
+            average.mul_(config.ema_decay).add_(image, alpha=1 - config.ema_decay)
+            total_weight = total_weight * config.ema_decay + (1 - config.ema_decay)
+        history.append({k: float(v.detach()) for k, v in terms.items()})
+        report(step, steps, history[-1]["loss"])
+    return average / total_weight
+
+
+def _progress_bar(enabled: bool) -> AbstractContextManager[Callable[[str, int, int, float], None]]:
+    if not enabled:
+        return nullcontext(lambda label, step, total, loss: None)
+    return _RichBar()
+
+
+class _RichBar:
+    """A rich progress bar on stderr: the scale, steps, loss, elapsed and remaining time."""
+
+    def __enter__(self) -> Callable[[str, int, int, float], None]:
+        columns = (
+            TextColumn("stylising {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        self.bar = Progress(*columns, console=Console(stderr=True))
+        self.bar.__enter__()
+        self.tasks: dict[str, int] = {}
+        return self.update
+
+    def update(self, label: str, step: int, total: int, loss: float) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.bar.add_task(label, total=total, loss="?")
+        self.bar.update(self.tasks[label], completed=step, loss=f"{loss:.4g}")
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.bar.__exit__(*exc_info)
