@@ -63,7 +63,7 @@ def main() -> int:
     command = shlex.join(["python", "scripts/train_melody_models.py", *sys.argv[1:]])
 
     try:
-        result = train_melody_vae(args.cache, run_dir, config, resume=args.resume)
+        result = train_melody_vae(args.cache, run_dir, config, resume=args.resume, command=command)
     except TrainingInterrupted as stop:
         print(stop, file=sys.stderr)
         return stop.exit_code
@@ -89,7 +89,8 @@ def main() -> int:
         print(f"not shipped: below the bar {teacher_bar} / {sampled_bar}", file=sys.stderr)
         return 1
     facts = {
-        "command": command,
+        "command": record["command"],  # the run's first command; resumes are listed after
+        "resumed_with": record["resumed_with"],
         "steps": record["steps"],
         "train_seconds": record["train_seconds"],
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -119,7 +120,7 @@ interval, in-key share) fitted on {ATTRIBUTE_WINDOWS:,} training windows.
 
 ## How it was made
 
-- Command: `{facts["command"]}`
+- Command: `{facts["command"]}`{_resumes(facts["resumed_with"])}
 - Data: the music21 corpus (folk tunes: Essen, O'Neill, Ryan's, and others; Bach
   chorales), parsed by `museforge music dataset build --source corpus`; {bars}-bar windows
   from melodies in 4/4, 2/2 and 2/4: {facts["train_windows"]:,} for training,
@@ -152,6 +153,12 @@ are not a like-for-like comparison.
 {json.dumps(facts["train_config"], indent=2)}
 ```
 """
+
+
+def _resumes(commands: list[str]) -> str:
+    if not commands:
+        return ""
+    return "; then " + "; ".join(f"`{c}`" for c in commands)
 
 
 def _hardware() -> str:

@@ -31,7 +31,7 @@ from museforge.music.evaluate import reconstruction_accuracy
 from museforge.music.model import MelodyVAE, MelodyVAEConfig, kl_divergence
 
 EVAL_FILE = "eval.jsonl"
-EVAL_WINDOWS = 1000  # held-out windows scored at each checkpoint: a quick, steady figure
+EVAL_WINDOWS = 1000  # held-out windows scored at each checkpoint: a quick estimate
 
 
 @dataclass
@@ -142,7 +142,10 @@ def train_melody_vae(
             f"{dataset_path}: no {config.bars}-bar training windows "
             "(melodies in 4/4 or 2/4 of at least that length are needed)"
         )
-    held_out = data.windows(config.bars, "eval")[:EVAL_WINDOWS]
+    held_out = data.windows(config.bars, "eval")
+    # Windows come tune by tune, collection by collection: take a spread, not the first ones.
+    if len(held_out) > EVAL_WINDOWS:
+        held_out = held_out[np.linspace(0, len(held_out) - 1, EVAL_WINDOWS).astype(int)]
     if init is not None:
         model = MelodyVAE.from_pretrained(init).train()
         if model.config.bars != config.bars:
