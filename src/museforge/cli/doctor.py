@@ -52,6 +52,7 @@ def collect() -> dict:
     import torch
 
     from museforge.core.checkpoints import shipped_models
+    from museforge.image.style.features import vgg19_status
     from museforge.music.soundfont import find_soundfont, fluidsynth_binary
 
     soundfont = find_soundfont()
@@ -75,6 +76,7 @@ def collect() -> dict:
         "store": _mask_password(home.db_url()),
         "objects": str(home.objects_dir()),
         "shipped_models": shipped_models(),
+        "vgg19": vgg19_status(),
     }
 
 
@@ -111,6 +113,7 @@ def doctor(
     table.add_row("store", info["store"])
     table.add_row("objects", info["objects"])
     table.add_row("shipped models", ", ".join(info["shipped_models"]) or "none")
+    table.add_row("VGG-19 weights", info["vgg19"])
     for name, version in info["packages"].items():
         table.add_row(name, version if version != "not installed" else f"[dim]{version}[/dim]")
     Console().print(table)

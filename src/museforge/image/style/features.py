@@ -363,7 +363,7 @@ def vgg19_status() -> str:
         return f"found {path} (use --features vgg19)"
     return (
         f"not found in {hub_checkpoints_dir()}; copy torchvision's vgg19-dcbb9e9d.pth there "
-        "for ImageNet features (random-multiscale works without it)"
+        "for ImageNet features (the default random-vgg works without it)"
     )
 
 
