@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from sqlalchemy import create_engine, make_url
 
 from museforge.core.store import Store
@@ -118,3 +119,13 @@ def _admin(server_url: str, statement: str) -> None:
             conn.exec_driver_sql(statement)
     finally:
         engine.dispose()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> Iterator[None]:
+    """Tests use tiny models: a second thread only adds overhead, and on a busy 2-core
+    machine two spinning thread pools slow each other down many times over."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -37,15 +37,6 @@ from museforge.image.style.gatys import (
 SIZE = 64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny images: a second thread only adds overhead, and thrashes on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def content() -> torch.Tensor:
     return load_image("skimage:astronaut", SIZE)

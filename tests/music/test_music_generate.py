@@ -8,7 +8,6 @@ import torch
 from test_music_model import (
     TINY,
     melody_windows,
-    one_thread,  # noqa: F401 (an autouse fixture: it applies here too)
     overfit,
 )
 

@@ -48,15 +48,6 @@ FOUR_TUNES_ABC = "".join(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; on a busy CPU more threads only wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def melody_windows(n: int, steps: int, seed: int) -> np.ndarray:
     """Plausible melody windows: notes of 1 to 4 sixteenths, a few rests."""
     rng = np.random.default_rng(seed)
