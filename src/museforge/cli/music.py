@@ -140,16 +140,9 @@ def _load(model: str | None, bars: int | None = None):
 
 
 def _formats(values: list[str] | None) -> list[str]:
-    from museforge.music.render import FORMATS
+    from museforge.music.render import FORMATS, check_formats
 
-    chosen = values or list(FORMATS)
-    unknown = [v for v in chosen if v not in FORMATS]
-    if unknown:
-        raise typer.BadParameter(
-            f"unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}",
-            param_hint="--format",
-        )
-    return chosen
+    return check_formats(values or list(FORMATS))
 
 
 def _parse_attrs(values: list[str] | None) -> dict[str, float]:

@@ -12,9 +12,9 @@ import numpy as np
 
 from museforge.errors import BadInputFile, require_file
 from museforge.music.corpus import MUSIC_SUFFIXES, list_pieces, read_piece
-from museforge.music.melody import NO_EVENT, NOTE_OFF
+from museforge.music.melody import NO_EVENT, NOTE_OFF, STEPS_PER_QUARTER
 
-STEPS_PER_BAR = 16
+STEPS_PER_BAR = 4 * STEPS_PER_QUARTER  # the 4/4 bar the models learn
 
 
 def read_melody(path: str | Path, steps: int | None = None) -> np.ndarray:

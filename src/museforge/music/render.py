@@ -226,13 +226,7 @@ def render_all(
     half-finished set is left behind.
     """
     events = validate_events(events)
-    formats = list(dict.fromkeys([formats] if isinstance(formats, str) else formats))
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise UserError(
-            f"unknown output format {', '.join(map(repr, unknown)) or '(none given)'}; "
-            f"choose from {', '.join(FORMATS)}"
-        )
+    formats = check_formats(formats)
     out_dir = make_out_dir(out_dir)
     name = safe_stem(stem)
     writers = {
@@ -263,6 +257,19 @@ def render_all(
             done.unlink(missing_ok=True)
         raise
     return written
+
+
+def check_formats(formats: str | Iterable[str]) -> list[str]:
+    """``formats`` (one name or several) as a list without repeats, or a UserError naming
+    the unknown ones; callers check before any work so a typo costs nothing."""
+    formats = list(dict.fromkeys([formats] if isinstance(formats, str) else formats))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise UserError(
+            f"unknown output format {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"choose from {', '.join(FORMATS)}"
+        )
+    return formats
 
 
 def safe_stem(stem: str) -> str:
