@@ -21,10 +21,11 @@ MISSING_CASES: dict[str, tuple[list[str], str]] = {
         ["image", "stylize", MISSING, "--style", "skimage:gravel", "--out", "{tmp}/o.png"],
         "missing",
     ),
-    "image style-sheet": (
-        ["image", "style-sheet", "skimage:astronaut", "--styles", MISSING, "--out", "{tmp}/s.png"],
+    "image style sheet": (
+        ["image", "style", "sheet", "skimage:astronaut", "--styles", MISSING, "--out", "{tmp}/s.png"],
         "missing",
     ),
+    "image style train": (["image", "style", "train", MISSING, "--out", "{tmp}/run"], "missing"),
     "music dataset build": (
         ["music", "dataset", "build", "--source", MISSING, "--out", "{tmp}/c.npz"],
         "missing",
@@ -55,9 +56,13 @@ BAD_VALUE_CASES: dict[str, tuple[list[str], str]] = {
         ["image", "stylize", "{file}", "--style", "{file}", "--out", "{tmp}/o.png", "--size", "0"],
         "--size",
     ),
-    "image style-sheet": (
-        ["image", "style-sheet", "{file}", "--styles", "{file}", "--out", "{tmp}/s.jpg"],
+    "image style sheet": (
+        ["image", "style", "sheet", "{file}", "--styles", "{file}", "--out", "{tmp}/s.jpg"],
         "--out",
+    ),
+    "image style train": (
+        ["image", "style", "train", "skimage:brick", "--out", "{tmp}/run", "--crop", "8"],
+        "--crop",
     ),
     "music dataset build": (
         ["music", "dataset", "build", "--source", "corpus", "--out", "{tmp}/c.npz", "--jobs", "0"],

@@ -256,7 +256,7 @@ def test_cli_corrupt_and_bomb_images_are_one_line(home, tmp_path, capsys, monkey
 
 def test_style_sheet_grid(home, tmp_path):
     out = tmp_path / "sheet.png"
-    args = ["image", "style-sheet", "skimage:astronaut", "--out", str(out), "--size", "48"]
+    args = ["image", "style", "sheet", "skimage:astronaut", "--out", str(out), "--size", "48"]
     args += ["--styles", "skimage:gravel", "--styles", "skimage:brick", "--steps", "2"]
     assert run(args) == 0
     with Image.open(out) as sheet:

@@ -42,6 +42,10 @@ SeedOpt = Annotated[
 ]
 
 
+# Fast mode works in tiles of this many pixels beyond it: a 4096 px print in ~1 GB of memory.
+FAST_TILE = 1024
+
+
 def _out_png(out: Path) -> Path:
     if out.suffix.lower() != ".png":
         raise typer.BadParameter(
@@ -79,11 +83,18 @@ def stylize_cmd(
     content: ContentArg,
     out: OutOpt,
     style: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--style", "-s", help="A style image (file or skimage:NAME); repeat to blend several."
         ),
-    ],
+    ] = None,
+    fast: Annotated[
+        str | None,
+        typer.Option(
+            help="Fast mode: a trained style network (a shipped style-* name or a folder from "
+            "`image style train`) instead of --style; one pass, under a second."
+        ),
+    ] = None,
     blend: Annotated[
         str | None,
         typer.Option(help="Blend weights of the styles, comma-separated, e.g. 0.7,0.3."),
@@ -123,10 +134,22 @@ def stylize_cmd(
         float, typer.Option(min=0.0, help="Total-variation weight against pixel noise.")
     ] = 2e-4,
 ) -> None:
-    """Paint CONTENT in the style of one or more style images (Gatys et al. 2016)."""
+    """Paint CONTENT in the style of one or more style images (Gatys et al. 2016), or with a
+    trained fast style network (--fast)."""
     from museforge.image.style.gatys import StyleConfig, check_blend
 
     out = _out_png(out)
+    if fast is not None:
+        if style:
+            raise typer.BadParameter(
+                "give --style images or --fast STYLE, not both", param_hint="--fast"
+            )
+        _fast(content, fast, out, size, preserve_colors, mask)
+        return
+    if not style:
+        raise typer.BadParameter(
+            "give at least one --style image, or --fast with a trained style", param_hint="--style"
+        )
     weights = check_blend(len(style), _parse_blend(blend))
     config = StyleConfig(
         steps=steps,
@@ -153,6 +176,38 @@ def stylize_cmd(
         **_config_params(config),
     }
     _keep(result, out, inputs, params, seed, model)
+
+
+def _fast(
+    content: str, fast: str, out: Path, size: int, preserve_colors: bool, mask: str | None
+) -> None:
+    """``stylize --fast``: one forward pass of a trained network, in tiles when large."""
+    from museforge.core.checkpoints import model_id
+    from museforge.image.io import load_image, load_mask, resolve_source
+    from museforge.image.style.fast import load_fast_style, stylize_fast
+    from museforge.image.style.gatys import keep_colors
+
+    for source in [content, *([mask] if mask else [])]:
+        resolve_source(source)
+    model = load_fast_style(fast)
+    content_t = load_image(content, size)
+    mask_t = load_mask(mask, *content_t.shape[-2:]) if mask else None
+    image = stylize_fast(model, content_t, tile=FAST_TILE)
+    if preserve_colors:
+        image = keep_colors(image, content_t)
+    if mask_t is not None:
+        image = mask_t * image + (1 - mask_t) * content_t
+    params = {
+        "command": "stylize",
+        "content": content,
+        "fast": fast,
+        "size": size,
+        "preserve_colors": preserve_colors,
+        "mask": mask,
+        "tile": FAST_TILE,
+    }
+    inputs = {"content": [content], "mask": [mask] if mask else []}
+    _keep(image, out, inputs, params, 0, model_id(fast))
 
 
 def _run(
@@ -226,7 +281,14 @@ def _keep(
     Console().print(f"{out}  [dim]{artifact.id[:12]}[/dim]")
 
 
-@app.command("style-sheet")
+style_app = typer.Typer(
+    help="Style tools: contact sheets, and fast style networks trained per style.",
+    no_args_is_help=True,
+)
+app.add_typer(style_app, name="style")
+
+
+@style_app.command("sheet")
 def style_sheet_cmd(
     content: ContentArg,
     out: OutOpt,
@@ -263,3 +325,93 @@ def style_sheet_cmd(
         **_config_params(config),
     }
     _keep(sheet, out, {"content": [content], "style": styles}, params, seed, _model_id(features))
+
+
+@style_app.command("train")
+def style_train_cmd(
+    style: Annotated[
+        str, typer.Argument(help="The style image (a file, or skimage:NAME such as skimage:brick).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder: checkpoint, metrics, model/.")
+    ],
+    content: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A content image to crop training pictures from; repeat for several. "
+            "Default: scikit-image's sample photos."
+        ),
+    ] = None,
+    steps: Annotated[int, typer.Option(min=1, max=1_000_000, help="Training steps.")] = 1500,
+    batch_size: Annotated[int, typer.Option(min=1, max=64, help="Crops per step.")] = 4,
+    crop: Annotated[
+        int, typer.Option(min=32, max=1024, help="Side of the square training crops, pixels.")
+    ] = 256,
+    style_size: Annotated[
+        int,
+        typer.Option(
+            min=16, max=2048, help="Long side of the style image: larger, bigger strokes."
+        ),
+    ] = 256,
+    width: Annotated[
+        int, typer.Option(min=4, max=128, help="Channels of the network's first layer.")
+    ] = 16,
+    content_weight: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, help="Content weight (style weight is 1); default: the network's own."
+        ),
+    ] = None,
+    features: FeaturesOpt = "random-vgg",
+    seed: SeedOpt = 0,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --out from its last checkpoint.")
+    ] = False,
+) -> None:
+    """Train a fast style network for STYLE (Johnson et al. 2016); use it with
+    `image stylize --fast OUT/model`. Ctrl-C saves a checkpoint; --resume goes on."""
+    from dataclasses import replace
+
+    from museforge import cli
+    from museforge.errors import make_out_dir
+    from museforge.image.io import load_image, resolve_source
+    from museforge.image.style.fast import (
+        DEFAULT_CONTENTS,
+        FastStyleConfig,
+        FastTrainConfig,
+        train_fast_style,
+    )
+    from museforge.image.style.features import build_features
+
+    contents = list(content or DEFAULT_CONTENTS)
+    for source in [style, *contents]:
+        resolve_source(source)
+    build_features(features, seed=seed)  # an unknown network or a missing file fails here
+    config = replace(
+        FastTrainConfig(),
+        net=FastStyleConfig(width=width),
+        steps=steps,
+        batch_size=batch_size,
+        crop=crop,
+        style_size=style_size,
+        content_weight=content_weight,
+        features=features,
+        seed=seed,
+    )
+    style_t = load_image(style, style_size)
+    content_ts = [load_image(c, max(config.content_size, crop)) for c in contents]
+    make_out_dir(out)
+    result = train_fast_style(
+        style_t,
+        content_ts,
+        out,
+        config,
+        style_name=_label(style),
+        resume=resume,
+        command=cli.invoked,
+    )
+    Console().print(
+        f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.3f}, "
+        f"{result.wall_time:.0f} s; use it with: museforge image stylize CONTENT "
+        f"--fast {result.model_dir} --out result.png"
+    )
