@@ -34,7 +34,7 @@ def test_transform_net_keeps_the_size_and_range(size):
     net = TransformNet(FastStyleConfig(width=4, res_blocks=1)).eval()
     out = net(torch.rand(2, 3, *size))
     assert out.shape == (2, 3, *size)
-    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out.min() >= 0.0 and out.max() <= 1.0
 
 
 def test_tiles_blend_to_the_untiled_result_for_a_local_network():
