@@ -25,6 +25,7 @@ test: setup
 	MUSEFORGE_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 lint: $(STAMP)

@@ -22,7 +22,16 @@ MISSING_CASES: dict[str, tuple[list[str], str]] = {
         "missing",
     ),
     "image style sheet": (
-        ["image", "style", "sheet", "skimage:astronaut", "--styles", MISSING, "--out", "{tmp}/s.png"],
+        [
+            "image",
+            "style",
+            "sheet",
+            "skimage:astronaut",
+            "--styles",
+            MISSING,
+            "--out",
+            "{tmp}/s.png",
+        ],
         "missing",
     ),
     "image style train": (["image", "style", "train", MISSING, "--out", "{tmp}/run"], "missing"),

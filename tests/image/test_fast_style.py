@@ -78,7 +78,7 @@ def test_training_lowers_the_style_loss_and_records_its_command(trained):
     assert last["step"] == 40
     assert last["style"] < 0.8 * first["style"], (first, last)
     model = load_fast_style(trained / "model")
-    assert model.config.style == "brick" and model.config.width == 4
+    assert model.config.style == "skimage:brick" and model.config.width == 4
     record = json.loads((trained / "model" / "config.json").read_text())
     assert "style train skimage:brick" in record["command"]
 

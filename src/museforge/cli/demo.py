@@ -15,7 +15,10 @@ from museforge.core.gallery import Section, write_gallery
 from museforge.errors import make_out_dir
 
 # Each medium adds "module:function"; the function takes (out_dir, seed) and returns a Section.
-MEDIUM_DEMOS: list[str] = ["museforge.music.demo:demo_section"]
+MEDIUM_DEMOS: list[str] = [
+    "museforge.music.demo:demo_section",
+    "museforge.image.demo:demo_section",
+]
 
 
 def _load(target: str) -> Callable[[Path, int], Section]:

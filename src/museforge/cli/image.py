@@ -264,21 +264,10 @@ def _keep(
     image: Any, out: Path, inputs: dict[str, list[str]], params: dict, seed: int, model: str
 ) -> None:
     """Write the PNG atomically, record it with its inputs as parents, and say where it is."""
-    from museforge.core.store import Store
-    from museforge.image.io import resolve_source, save_png
+    from museforge.image.results import keep_image
 
-    save_png(image, out)
-    with Store() as store:
-        parents = []
-        for role, sources in inputs.items():
-            for source in sources:
-                note = f"given as {role} image ({source})"
-                parent = store.add_file(resolve_source(source), kind="image", note=note)
-                parents.append((parent.id, "input"))
-        artifact = store.add_file(
-            out, kind="image", params=params, seed=seed, model_id=model, parents=parents
-        )
-    Console().print(f"{out}  [dim]{artifact.id[:12]}[/dim]")
+    artifact_id = keep_image(image, out, inputs, params=params, seed=seed, model_id=model)
+    Console().print(f"{out}  [dim]{artifact_id[:12]}[/dim]")
 
 
 style_app = typer.Typer(
@@ -406,7 +395,7 @@ def style_train_cmd(
         content_ts,
         out,
         config,
-        style_name=_label(style),
+        style_name=style,
         resume=resume,
         command=cli.invoked,
     )

@@ -3,7 +3,10 @@
 Johnson, Alahi and Fei-Fei 2016, "Perceptual Losses for Real-Time Style Transfer and
 Super-Resolution": instead of optimising the pixels of every picture (``gatys.py``), train
 an image-to-image network with the same content, Gram-matrix style and total-variation
-losses over many content crops; afterwards one forward pass stylises any picture.
+losses over many content crops; afterwards one forward pass stylises any picture. Unlike
+Johnson's, the network here predicts what to add to the picture (in logit space) and starts
+as the identity, so the content is kept from the first step, as Gatys's optimisation that
+starts from the content keeps it; short training on a CPU then goes into the style.
 
 The network is Johnson's shape made narrow for a laptop CPU: a 9 x 9 convolution, two
 stride-2 convolutions, residual blocks at a quarter of the resolution, two nearest-neighbour
@@ -53,7 +56,7 @@ class FastStyleConfig:
 
     width: int = 16  # channels of the first layer; Johnson et al. use 32
     res_blocks: int = 5  # Johnson et al.
-    style: str = ""  # the style image it was trained on, for the record
+    style: str = ""  # the style image it was trained on (file name or skimage:NAME)
     features: str = "random-vgg"  # the loss network it was trained with
 
 
@@ -109,6 +112,9 @@ class TransformNet(nn.Module, Pretrained):
             *_block(2 * w, w, 3, up=True),
             _conv(w, 3, 9),
         )
+        last = self.net[-1][1]  # the network starts as the identity and learns what to add
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, image: Tensor) -> Tensor:
         h, w = image.shape[-2:]
@@ -117,8 +123,10 @@ class TransformNet(nn.Module, Pretrained):
         x = (image - 0.5) * 2
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        out = torch.sigmoid(self.net(x))
-        return out[..., :h, :w]
+        # a residual in logit space: the picture itself plus the style the network adds,
+        # which keeps the content from the first step, as Gatys's start from the content does
+        base = torch.logit(image.clamp(1 / 512, 1 - 1 / 512))
+        return torch.sigmoid(base + self.net(x)[..., :h, :w])
 
 
 @torch.no_grad()

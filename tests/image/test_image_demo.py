@@ -1,0 +1,42 @@
+"""The image part of the demo gallery: content, style sources and results that resolve,
+each result in the store with the content as its parent."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from PIL import Image
+
+from museforge.cli.demo import run_demo
+from museforge.core.store import Store
+from museforge.image import demo
+from museforge.image.style.fast import FastStyleConfig, TransformNet
+
+
+def test_image_section_shows_content_styles_and_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSEFORGE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MUSEFORGE_DB_URL", raising=False)
+    torch.manual_seed(0)
+    models = []
+    for name, source in (("tiny-a", "skimage:brick"), ("tiny-b", "skimage:gravel")):
+        net = TransformNet(FastStyleConfig(width=4, res_blocks=1, style=source))
+        torch.nn.init.normal_(net.net[-1][1].weight, std=0.05)  # not the identity it starts as
+        models.append(str(net.save_pretrained(tmp_path / name)))
+    monkeypatch.setattr(demo, "STYLES", models)
+    monkeypatch.setattr(demo, "SIZE", 64)
+
+    index = run_demo(tmp_path / "gallery", seed=0, demos=["museforge.image.demo:demo_section"])
+    page = index.read_text()
+    pictures = re.findall(r'src="(files/[^"]+\.png)"', page)
+    # the content, then per style: its source picture, the result, the result keeping colours
+    assert len(pictures) == 1 + 2 * 3, pictures
+    for link in pictures:
+        with Image.open(index.parent / link) as img:
+            assert max(img.size) == 64
+    with Store() as store:
+        results = store.list_artifacts(kind="image")
+        made = [a for a in results if a.params and a.params.get("command") == "stylize"]
+        assert len(made) == 4
+        assert {a.model_id.split("@")[0] for a in made} == {"tiny-a", "tiny-b"}
+        assert all(len(store.parents(a.id)) == 1 for a in made)
