@@ -195,6 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="64 px, 10 steps, one pair")
     parser.add_argument("--sheet", type=Path, default=SHEET, help="where the contact sheet goes")
+    parser.add_argument("--speed-only", action="store_true", help="skip the 45 quality runs")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one thread: two busy-waiting pools on a shared machine swing wildly
     s = settings(args.quick)
@@ -202,7 +203,8 @@ def main() -> None:
     stylize(tiny, [tiny], StyleConfig(steps=2, size=16))
     start = time.perf_counter()
     figures = {"benchmark": "style", "quick": args.quick}
-    figures |= quality(s, args.sheet)
+    if not args.speed_only:
+        figures |= quality(s, args.sheet)
     figures |= speed(s)
     figures["total_s"] = round(time.perf_counter() - start, 1)
     figures["torch_threads"] = torch.get_num_threads()

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import statistics
 import sys
@@ -26,6 +24,7 @@ from pathlib import Path
 import torch
 
 from museforge.cli import run
+from museforge.core.cards import hardware, resumes
 from museforge.core.checkpoints import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE
 from museforge.image.io import labelled_grid, load_image, save_png, tensor_to_image
 from museforge.image.style.fast import TransformNet, stylize_fast
@@ -131,13 +130,13 @@ in the style of `{source}`, a picture that ships with scikit-image. Use it with
 
 ## How it was made
 
-- Command: `{facts["command"]}`{_resumes(facts["resumed_with"])}
+- Command: `{facts["command"]}`{resumes(facts["resumed_with"])}
 - Data: random crops, mirrored at random, of scikit-image's sample photos (astronaut,
   chelsea, coffee, rocket, retina, hubble_deep_field, immunohistochemistry).
 - Losses: museforge's Gatys losses (content, Gram-matrix style, total variation) under
   the random-weight VGG-shaped feature network (`random-vgg`, seed 0); no pretrained weights.
 - Steps: {facts["steps"]:,}; wall time {minutes} min; {facts["parameters"]:,} parameters
-- Hardware: {_hardware()}
+- Hardware: {hardware()}
 - Weights stored as float16 (loaded as float32); the figures below are of these weights.
 
 ## Measured
@@ -154,21 +153,6 @@ network was not trained with ({m["judge"]}):
 The photos were also cropped for training, so these are not held-out figures.
 `benchmarks/bench_style.py` gives the same two figures for the optimisation method.
 """
-
-
-def _resumes(commands: list[str]) -> str:
-    return "; then " + "; ".join(f"`{c}`" for c in commands) if commands else ""
-
-
-def _hardware() -> str:
-    cpu = platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu}, {os.cpu_count()} cores, no GPU"
 
 
 if __name__ == "__main__":

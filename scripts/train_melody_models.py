@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import sys
 from dataclasses import asdict, replace
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from museforge.core.cards import hardware, resumes
 from museforge.core.checkpoints import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE
 from museforge.core.training import TrainingInterrupted
 from museforge.music.data import load_dataset
@@ -120,7 +119,7 @@ interval, in-key share) fitted on {ATTRIBUTE_WINDOWS:,} training windows.
 
 ## How it was made
 
-- Command: `{facts["command"]}`{_resumes(facts["resumed_with"])}
+- Command: `{facts["command"]}`{resumes(facts["resumed_with"])}
 - Data: the music21 corpus (folk tunes: Essen, O'Neill, Ryan's, and others; Bach
   chorales), parsed by `museforge music dataset build --source corpus`; {bars}-bar windows
   from melodies in 4/4, 2/2 and 2/4: {facts["train_windows"]:,} for training,
@@ -129,7 +128,7 @@ interval, in-key share) fitted on {ATTRIBUTE_WINDOWS:,} training windows.
   semitones while training.
 - Steps: {facts["steps"]:,} of batch {facts["train_config"]["batch_size"]}
 - Wall time: {hours} h {minutes:02d} min of training; {facts["parameters"]:,} parameters
-- Hardware: {_hardware()}
+- Hardware: {hardware()}
 - Weights stored as float16 (loaded as float32); the metrics below are of these weights.
 
 ## Held-out reconstruction accuracy
@@ -153,24 +152,6 @@ are not a like-for-like comparison.
 {json.dumps(facts["train_config"], indent=2)}
 ```
 """
-
-
-def _resumes(commands: list[str]) -> str:
-    if not commands:
-        return ""
-    return "; then " + "; ".join(f"`{c}`" for c in commands)
-
-
-def _hardware() -> str:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {cores} cores, no GPU, PyTorch {torch.__version__} (CPU)"
 
 
 if __name__ == "__main__":

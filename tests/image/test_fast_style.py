@@ -133,3 +133,11 @@ def test_shipped_styles_load_and_stylise(name):
     model = load_fast_style(name)
     out = stylize_fast(model, load_image("skimage:astronaut", 96))
     assert out.shape[-2:] == (96, 96) and out.std() > 0.02
+
+
+def test_optimisation_beyond_its_size_points_to_fast_mode(home, tmp_path, capsys):
+    out = tmp_path / "big.png"
+    args = ["image", "stylize", "skimage:coffee", "--style", "skimage:brick", "--size", "4096"]
+    assert run([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--fast" in err[0] and not out.exists()

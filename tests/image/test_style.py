@@ -193,13 +193,13 @@ def test_cli_same_seed_same_bytes_and_store_records_parents(home, tmp_path):
     a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
     assert run(_stylize_args(a, "--seed", "3")) == 0
     assert run(_stylize_args(b, "--seed", "3")) == 0
-    assert run(_stylize_args(c, "--seed", "3", "--features", "random-multiscale")) == 0
+    assert run(_stylize_args(c, "--seed", "3", "--features", "random-vgg")) == 0
     assert a.read_bytes() == b.read_bytes()
     assert a.read_bytes() != c.read_bytes()
     with Store() as store:
         result = store.get(_sha(a))
         assert result.kind == "image" and result.seed == 3
-        assert result.params["features"] == "random-vgg"
+        assert result.params["features"] == "random-multiscale"
         assert result.params["styles"] == ["skimage:gravel"]
         parents = {edge.artifact.id: edge.relation for edge in store.parents(result.id)}
     inputs = {_sha(resolve_source("skimage:astronaut")), _sha(resolve_source("skimage:gravel"))}
