@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import sys
@@ -34,7 +35,7 @@ from museforge.image.style.judge import JUDGE_SEED, edge_correlation, judge_for,
 ROOT = Path(__file__).resolve().parent.parent
 # shipped name -> style image (both ship with scikit-image, public domain / CC0)
 STYLES = {"ihc": "skimage:immunohistochemistry", "gravel": "skimage:gravel"}
-RECIPE = ["--steps", "1200", "--crop", "128", "--style-size", "128", "--content-weight", "0.2"]
+RECIPE = ["--steps", "2000"]  # the defaults of `image style train` otherwise
 EVAL_CONTENTS = ("astronaut", "chelsea", "coffee", "rocket", "retina")
 EVAL_SIZE = 256  # the style benchmark's size, so the figures sit beside its Gatys figures
 PREVIEW = 160
@@ -55,7 +56,8 @@ def main() -> int:
 
 
 def build(short: str, source: str, resume: bool) -> int:
-    run_dir = ROOT / ".cache" / "runs" / f"style-{short}"
+    os.chdir(ROOT)  # the command in the card names the run folder relative to the repository
+    run_dir = Path(".cache") / "runs" / f"style-{short}"
     argv = ["image", "style", "train", source, "--out", str(run_dir), *RECIPE]
     code = run([*argv, *(["--resume"] if resume else [])])
     if code:
@@ -134,7 +136,8 @@ in the style of `{source}`, a picture that ships with scikit-image. Use it with
 - Data: random crops, mirrored at random, of scikit-image's sample photos (astronaut,
   chelsea, coffee, rocket, retina, hubble_deep_field, immunohistochemistry).
 - Losses: museforge's Gatys losses (content, Gram-matrix style, total variation) under
-  the random-weight VGG-shaped feature network (`random-vgg`, seed 0); no pretrained weights.
+  the random multi-scale feature network (`random-multiscale`, seed 0); no pretrained
+  weights.
 - Steps: {facts["steps"]:,}; wall time {minutes} min; {facts["parameters"]:,} parameters
 - Hardware: {hardware()}
 - Weights stored as float16 (loaded as float32); the figures below are of these weights.

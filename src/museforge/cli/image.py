@@ -338,11 +338,11 @@ def style_train_cmd(
             "Default: scikit-image's sample photos."
         ),
     ] = None,
-    steps: Annotated[int, typer.Option(min=1, max=1_000_000, help="Training steps.")] = 1500,
+    steps: Annotated[int, typer.Option(min=1, max=1_000_000, help="Training steps.")] = 2000,
     batch_size: Annotated[int, typer.Option(min=1, max=64, help="Crops per step.")] = 4,
     crop: Annotated[
         int, typer.Option(min=32, max=1024, help="Side of the square training crops, pixels.")
-    ] = 256,
+    ] = 128,
     style_size: Annotated[
         int,
         typer.Option(
@@ -353,11 +353,8 @@ def style_train_cmd(
         int, typer.Option(min=4, max=128, help="Channels of the network's first layer.")
     ] = 16,
     content_weight: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0, help="Content weight (style weight is 1); default: the network's own."
-        ),
-    ] = None,
+        float, typer.Option(min=0.0, help="Content weight (style weight is 1): higher keeps more.")
+    ] = 1.0,
     features: FeaturesOpt = "random-multiscale",
     seed: SeedOpt = 0,
     resume: Annotated[
