@@ -141,3 +141,22 @@ def test_optimisation_beyond_its_size_points_to_fast_mode(home, tmp_path, capsys
     assert run([*args, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--fast" in err[0] and not out.exists()
+
+
+def test_fast_mode_bad_models_are_one_line(home, tmp_path, capsys):
+    from museforge.music.model import MelodyVAE, MelodyVAEConfig
+
+    melody = MelodyVAE(MelodyVAEConfig(embed_dim=8, enc_hidden=8, z_dim=4, dec_hidden=8))
+    melody.save_pretrained(tmp_path / "melody")
+    broken = TransformNet(FastStyleConfig(width=4, res_blocks=1)).save_pretrained(tmp_path / "bad")
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    out = tmp_path / "o.png"
+    for fast, words in (
+        ("style-nope", "no such model folder or shipped model"),
+        (str(tmp_path / "melody"), "holds a 'melody-vae' model"),
+        (str(broken), "model.safetensors"),
+    ):
+        assert run(["image", "stylize", "skimage:coffee", "--fast", fast, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and words in err[0], err
+        assert not out.exists()

@@ -40,17 +40,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from museforge.core.atomic import atomic_path
+from museforge.core.progress import track
 from museforge.errors import BadInputFile, UserError, require_file
 from museforge.music.melody import (
     FIRST_NOTE_ON,
@@ -336,18 +328,7 @@ def _spread(pieces: list[Piece], limit: int) -> list[Piece]:
 
 
 def _read_with_progress(pieces: list[Piece], jobs: int, progress: bool) -> Iterator[TuneResult]:
-    columns = (
-        TextColumn("reading tunes"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
-        task = bar.add_task("read", total=len(pieces))
-        for result in _read_all(pieces, jobs):
-            bar.advance(task)
-            yield result
+    yield from track(_read_all(pieces, jobs), len(pieces), "reading tunes", progress)
 
 
 def _read_all(pieces: list[Piece], jobs: int) -> Iterator[TuneResult]:
