@@ -46,7 +46,7 @@ def ours(models: dict[str, TransformNet], photos: list[torch.Tensor]) -> dict:
     for name, model in models.items():
         stylize_fast(model, photos[0])  # warm-up
         out[name] = round(
-            statistics.median(best_of(lambda p=p: stylize_fast(model, p)) for p in photos), 4
+            statistics.median(best_of(lambda p=p, m=model: stylize_fast(m, p)) for p in photos), 4
         )
     return out
 

@@ -34,7 +34,12 @@ from museforge.image.style.judge import JUDGE_SEED, edge_correlation, judge_for,
 
 ROOT = Path(__file__).resolve().parent.parent
 # shipped name -> style image (both ship with scikit-image, public domain / CC0)
-STYLES = {"ihc": "skimage:immunohistochemistry", "gravel": "skimage:gravel"}
+STYLES = {
+    "ihc": "skimage:immunohistochemistry",
+    "gravel": "skimage:gravel",
+    "brick": "skimage:brick",
+    "hubble": "skimage:hubble_deep_field",
+}
 RECIPE = ["--steps", "2000"]  # the defaults of `image style train` otherwise
 EVAL_CONTENTS = ("astronaut", "chelsea", "coffee", "rocket", "retina")
 EVAL_SIZE = 256  # the style benchmark's size, so the figures sit beside its Gatys figures
