@@ -353,8 +353,13 @@ def style_train_cmd(
         int, typer.Option(min=4, max=128, help="Channels of the network's first layer.")
     ] = 16,
     content_weight: Annotated[
-        float, typer.Option(min=0.0, help="Content weight (style weight is 1): higher keeps more.")
-    ] = 1.0,
+        float,
+        typer.Option(
+            min=0.0,
+            help="Content weight; the style weight is 1, scaled so that the untouched photo "
+            "scores 1. Higher keeps more of the photo.",
+        ),
+    ] = 0.3,
     features: FeaturesOpt = "random-multiscale",
     seed: SeedOpt = 0,
     resume: Annotated[

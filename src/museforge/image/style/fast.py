@@ -174,6 +174,9 @@ def _feather(h: int, w: int, overlap: int) -> Tensor:
 # --- training -----------------------------------------------------------------------------
 
 
+REFERENCE_CROPS = 16  # content crops whose own style distance sets the style loss's scale
+
+
 @dataclass
 class FastTrainConfig:
     """How a style's network is trained; the loss weights are those of ``StyleConfig``."""
@@ -185,9 +188,10 @@ class FastTrainConfig:
     content_size: int = 512  # content images are first scaled to this long side
     style_size: int = 256  # the style image's long side: its strokes' size on a crop
     lr: float = 1e-3  # Johnson et al.
-    # Measured: with the optimisation's 0.05 a network forgets the content within 150
-    # steps (it has to learn to keep it, where the optimisation starts from it); 1.0 keeps it.
-    content_weight: float | None = 1.0
+    # Against the style term scaled to 1 for untouched content (see ``fast_style_loss``).
+    # The optimisation's 0.05 made a network forget the content within 150 steps: it has to
+    # learn to keep it, where the optimisation starts from it.
+    content_weight: float | None = 0.3
     style_weight: float = 1.0
     tv_weight: float = 2e-4
     features: str = "random-multiscale"  # the optimisation's default, measured best
@@ -226,14 +230,28 @@ class ContentCrops:
 
 
 def fast_style_loss(
-    net: FeatureNet, style: Tensor, config: FastTrainConfig
+    net: FeatureNet, style: Tensor, config: FastTrainConfig, reference: Tensor
 ) -> Callable[[nn.Module, Tensor, int], tuple[Tensor, dict[str, Any]]]:
-    """``loss_fn(model, batch, step)`` for the training loop: Gatys's losses per crop."""
+    """``loss_fn(model, batch, step)`` for the training loop: Gatys's losses per crop.
+
+    The style term is divided by its value for the ``reference`` crops left untouched, so
+    it starts near 1 for every style: a flat grey texture and a busy painting differ in
+    Gram energy by four orders of magnitude, and one content weight then serves both.
+    """
     content_weight = net.content_weight if config.content_weight is None else config.content_weight
     with torch.no_grad():
         grams = [gram_matrix(f) for f in net(style, net.style_layers)]
     layer_weights = net.style_layer_weights
     n_content = len(net.content_layers)
+
+    def style_distance(features: Sequence[Tensor]) -> Tensor:
+        return sum(
+            w * relative_mse(gram_matrix(f), g.expand(len(f), -1, -1))
+            for f, g, w in zip(features, grams, layer_weights, strict=True)
+        )
+
+    with torch.no_grad():
+        scale = float(style_distance(net(reference, net.style_layers))) or 1.0
 
     def loss_fn(model: nn.Module, batch: Tensor, step: int) -> tuple[Tensor, dict[str, Any]]:
         with torch.no_grad():
@@ -243,10 +261,7 @@ def fast_style_loss(
         content = sum(
             relative_mse(f, t) for f, t in zip(features[:n_content], targets, strict=True)
         )
-        style_term = sum(
-            w * relative_mse(gram_matrix(f), g.expand(len(f), -1, -1))
-            for f, g, w in zip(features[n_content:], grams, layer_weights, strict=True)
-        )
+        style_term = style_distance(features[n_content:]) / scale
         tv = total_variation(out)
         total = content_weight * content + config.style_weight * style_term + config.tv_weight * tv
         return total, {"content": content.detach(), "style": style_term.detach()}
@@ -271,6 +286,7 @@ def train_fast_style(
     model_config = replace(config.net, style=style_name, features=config.features)
     model = TransformNet(model_config)
     crops = ContentCrops(contents, config.crop, config.seed)
+    reference = torch.stack([crops[i] for i in range(REFERENCE_CROPS)])
     train_config = TrainConfig(
         steps=config.steps,
         batch_size=config.batch_size,
@@ -285,7 +301,7 @@ def train_fast_style(
     return train(
         model,
         crops,
-        fast_style_loss(net, style, config),
+        fast_style_loss(net, style, config, reference),
         train_config,
         out_dir,
         resume=resume,
