@@ -64,8 +64,14 @@ def overfit(config: MelodyVAEConfig, windows: np.ndarray, steps: int) -> MelodyV
     """A model fitted to ``windows`` with the real loss, teacher-forced throughout."""
     torch.manual_seed(0)
     model = MelodyVAE(config)
+    # free nats in proportion to the code, one per dimension as the shipped 2-bar model has
     train_config = MelodyTrainConfig(
-        bars=config.bars, model=config, sampling_rate=1e9, lr=1e-2, transpose=0
+        bars=config.bars,
+        model=config,
+        sampling_rate=1e9,
+        lr=1e-2,
+        transpose=0,
+        free_bits=float(config.z_dim),
     )
     loss_fn = melody_loss(train_config)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config.lr)

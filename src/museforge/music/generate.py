@@ -61,17 +61,39 @@ def encode_mean(model: MelodyVAE, events: np.ndarray) -> Tensor:
     return mu
 
 
+INTERPOLATION_OVERSAMPLING = 4  # decodes per output step, to choose a steady path from
+
+
 def interpolate(
     model: MelodyVAE, a_events: np.ndarray, b_events: np.ndarray, steps: int = 5
 ) -> np.ndarray:
     """``steps`` melodies from a to b: greedy decodes of slerp between their mean codes.
 
-    The first and last are the model's reconstructions of a and b.
+    The first and last are the model's reconstructions of a and b. The path is decoded
+    ``INTERPOLATION_OVERSAMPLING`` times finer than asked, and each step takes the decode
+    nearest its place on the path that is no closer to ``a`` than the step before and no
+    further than the end: the morph moves steadily away from ``a``, never back, even where
+    the latent space folds (an even spacing of codes alone does not promise that).
     """
     _check_positive(steps=steps)
     z_a, z_b = encode_mean(model, a_events)[:1], encode_mean(model, b_events)[:1]
-    t = torch.linspace(0.0, 1.0, steps)[:, None]
-    return decode(model, slerp(z_a, z_b, t))
+    if steps == 1:
+        return decode(model, z_a)
+    fine_steps = INTERPOLATION_OVERSAMPLING * (steps - 1) + 1
+    fine = decode(model, slerp(z_a, z_b, torch.linspace(0.0, 1.0, fine_steps)[:, None]))
+    first = np.asarray(a_events).reshape(-1)[: fine.shape[1]]
+    distance = (fine != first).sum(axis=1)
+    last = fine_steps - 1
+    picks = [0]
+    for k in range(1, steps - 1):
+        target = k * INTERPOLATION_OVERSAMPLING
+        allowed = [
+            j
+            for j in range(picks[-1], last + 1)
+            if distance[picks[-1]] <= distance[j] <= distance[last]
+        ]
+        picks.append(min(allowed, key=lambda j: abs(j - target)) if allowed else picks[-1])
+    return fine[picks + [last]]
 
 
 def vary(
