@@ -263,3 +263,11 @@ def test_style_sheet_grid(home, tmp_path):
         assert sheet.size == (3 * (48 + 8) + 8, 2 * (48 + 20 + 8) + 8)
     with Store() as store:
         assert len(store.parents(_sha(out))) == 3
+
+
+def test_lbfgs_lowers_the_loss_like_adam(content, gravel):
+    config = StyleConfig(steps=6, size=SIZE, optimizer="lbfgs", scales=(SIZE,))
+    history = stylize(content, [gravel], config).history
+    assert len(history) == 6 and history[-1]["loss"] < 0.5 * history[0]["loss"], history
+    with pytest.raises(UserError, match="choose adam or lbfgs"):
+        stylize(content, [gravel], StyleConfig(steps=1, size=SIZE, optimizer="sgd"))

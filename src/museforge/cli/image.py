@@ -134,6 +134,10 @@ def stylize_cmd(
     tv_weight: Annotated[
         float, typer.Option(min=0.0, help="Total-variation weight against pixel noise.")
     ] = 2e-4,
+    optimizer: Annotated[
+        str,
+        typer.Option(help="adam (default) or lbfgs (Gatys et al.'s choice: fewer, dearer steps)."),
+    ] = "adam",
 ) -> None:
     """Paint CONTENT in the style of one or more style images (Gatys et al. 2016), or with a
     trained fast style network (--fast)."""
@@ -163,6 +167,7 @@ def stylize_cmd(
         size=size,
         content_weight=content_weight,
         tv_weight=tv_weight,
+        optimizer=optimizer,
         features=features,
         seed=seed,
         init=init if init in ("content", "noise") else "image",

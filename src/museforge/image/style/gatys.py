@@ -44,6 +44,7 @@ from museforge.errors import UserError
 from museforge.image.style.features import FeatureNet, build_features
 
 INIT_CHOICES = ("content", "noise")
+OPTIMIZERS = ("adam", "lbfgs")
 # Back-propagating through the feature network keeps every layer's activations: ~5 GB at
 # 2048 px for random-vgg, four times that at 4096. Larger prints go through fast mode,
 # which works in tiles.
@@ -61,6 +62,10 @@ class StyleConfig:
     style_layer_weights: tuple[float, ...] | None = None  # None: the network's own
     tv_weight: float = 2e-4  # enough to stop pixel speckle without blurring strokes
     lr: float = 0.02  # per-step change of a pixel in 0..1 (Adam): crowsonkb's value
+    # adam, or lbfgs as in Gatys et al. and jcjohnson's neural-style (one step = one L-BFGS
+    # iteration of up to ``lbfgs_evaluations`` loss evaluations; its lr is 1, not ``lr``)
+    optimizer: str = "adam"
+    lbfgs_evaluations: int = 2
     scales: tuple[int, ...] | None = None  # None: 256, 512, ... doubling up to ``size``
     later_steps_fraction: float = 0.5  # finer scales only refine: half the steps each
     min_scale: int = 256  # the coarsest automatic scale: the features' receptive fields fit
@@ -256,6 +261,8 @@ def stylize(
     The same inputs, config and seed give the same pixels.
     """
     weights = check_blend(len(styles), blend)
+    if config.optimizer not in OPTIMIZERS:
+        raise UserError(f"optimizer {config.optimizer!r}: choose {' or '.join(OPTIMIZERS)}")
     if max(content.shape[-2:]) > MAX_SIZE:
         raise UserError(
             f"the optimisation works up to {MAX_SIZE} px (a {max(content.shape[-2:])} px image "
@@ -331,15 +338,28 @@ def _optimise(
     history: list[dict[str, float]],
     report: Callable[[int, int, float], None],
 ) -> Tensor:
-    """Adam on the pixels, kept in 0..1; returns the bias-corrected average of the iterates."""
+    """Adam (or L-BFGS) on the pixels, kept in 0..1; returns the bias-corrected average of
+    the iterates."""
     image = start.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([image], lr=config.lr)
+    if config.optimizer == "lbfgs":
+        optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
+            [image], lr=1.0, max_iter=config.lbfgs_evaluations, history_size=20
+        )
+    else:
+        optimizer = torch.optim.Adam([image], lr=config.lr)
     average, total_weight = torch.zeros_like(start), 0.0
-    for step in range(1, steps + 1):
+    evaluated: list[dict[str, Tensor]] = []  # the loss terms of each evaluation in a step
+
+    def closure() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
-        terms = loss(image)
-        terms["loss"].backward()
-        optimizer.step()
+        evaluated.append(loss(image))
+        evaluated[-1]["loss"].backward()
+        return evaluated[-1]["loss"]
+
+    for step in range(1, steps + 1):
+        evaluated.clear()
+        optimizer.step(closure)
+        terms = evaluated[0]  # the loss at the start of this step, as Adam reports it
         with torch.no_grad():
             image.clamp_(0, 1)
             average.mul_(config.ema_decay).add_(image, alpha=1 - config.ema_decay)
