@@ -25,18 +25,23 @@ def test_image_section_shows_content_styles_and_results(tmp_path, monkeypatch):
         models.append(str(net.save_pretrained(tmp_path / name)))
     monkeypatch.setattr(demo, "STYLES", models)
     monkeypatch.setattr(demo, "SIZE", 64)
+    monkeypatch.setattr(demo, "OPTIMISED", demo.StyleConfig(size=64, steps=3))
 
     index = run_demo(tmp_path / "gallery", seed=0, demos=["museforge.image.demo:demo_section"])
     page = index.read_text()
     pictures = re.findall(r'src="(files/[^"]+\.png)"', page)
-    # the content, then per style: its source picture, the result, the result keeping colours
-    assert len(pictures) == 1 + 2 * 3, pictures
+    # the content, then per style: its source picture, the result, the result keeping
+    # colours; then the optimised result
+    assert len(pictures) == 1 + 2 * 3 + 1, pictures
     for link in pictures:
         with Image.open(index.parent / link) as img:
             assert max(img.size) == 64
     with Store() as store:
         results = store.list_artifacts(kind="image")
         made = [a for a in results if a.params and a.params.get("command") == "stylize"]
-        assert len(made) == 4
-        assert {a.model_id.split("@")[0] for a in made} == {"tiny-a", "tiny-b"}
-        assert all(len(store.parents(a.id)) == 1 for a in made)
+        assert len(made) == 5
+        fast = [a for a in made if "fast" in a.params]
+        assert {a.model_id.split("@")[0] for a in fast} == {"tiny-a", "tiny-b"}
+        assert all(len(store.parents(a.id)) == 1 for a in fast)
+        (optimised,) = [a for a in made if "fast" not in a.params]
+        assert len(store.parents(optimised.id)) == 2  # the content and the style
