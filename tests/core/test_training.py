@@ -271,3 +271,25 @@ def test_loss_fn_sees_the_step_and_the_optimizer_the_scheduled_lr(tmp_path):
 def test_unknown_lr_schedule_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="lr_schedule"):
         train(_model(), _data(), _loss(), TrainConfig(lr_schedule="linear"), tmp_path / "run")
+
+
+def test_a_parameter_group_may_scale_the_scheduled_lr(tmp_path):
+    seen = []
+
+    made = []
+
+    def make(params, config):
+        params = list(params)
+        groups = [{"params": params[:1]}, {"params": params[1:], "lr_scale": 0.25}]
+        made.append(torch.optim.Adam(groups, lr=config.lr))
+        return made[0]
+
+    def loss_fn(model, batch, step):
+        seen.append([group["lr"] for group in made[0].param_groups])
+        x, y = batch
+        return nn.functional.mse_loss(model(x), y)
+
+    config = TrainConfig(steps=3, batch_size=8, lr=1e-2, warmup_steps=2, checkpoint_every=3)
+    train(_model(), _data(), loss_fn, config, tmp_path / "run", progress=False, make_optimizer=make)
+    flat = [lr for step in seen for lr in step]
+    assert flat == pytest.approx([5e-3, 1.25e-3, 1e-2, 2.5e-3, 1e-2, 2.5e-3])

@@ -238,8 +238,8 @@ def train(
         try:
             for step in range(start + 1, config.steps + 1):
                 batch = _to_device(batches(step), dev)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step, config)
+                for group in optimizer.param_groups:  # a group may scale it ("lr_scale")
+                    group["lr"] = lr_at(step, config) * group.get("lr_scale", 1.0)
                 optimizer.zero_grad(set_to_none=True)
                 out = loss_fn(net, batch, step)
                 loss, metrics = out if isinstance(out, tuple) else (out, {})
