@@ -35,6 +35,11 @@ MISSING_CASES: dict[str, tuple[list[str], str]] = {
         "missing",
     ),
     "image style train": (["image", "style", "train", MISSING, "--out", "{tmp}/run"], "missing"),
+    "image gan train": (["image", "gan", "train", MISSING, "--out", "{tmp}/run"], "missing"),
+    "image gan sample": (
+        ["image", "gan", "sample", "--model", MISSING, "--out", "{tmp}/o"],
+        "model folder",
+    ),
     "music dataset build": (
         ["music", "dataset", "build", "--source", MISSING, "--out", "{tmp}/c.npz"],
         "missing",
@@ -72,6 +77,14 @@ BAD_VALUE_CASES: dict[str, tuple[list[str], str]] = {
     "image style train": (
         ["image", "style", "train", "skimage:brick", "--out", "{tmp}/run", "--crop", "8"],
         "--crop",
+    ),
+    "image gan train": (
+        ["image", "gan", "train", "skimage:lfw_subset", "--out", "{tmp}/run", "--res", "48"],
+        "--res",
+    ),
+    "image gan sample": (
+        ["image", "gan", "sample", "--model", "{file}", "--n", "0", "--out", "{tmp}/o"],
+        "--n",
     ),
     "music dataset build": (
         ["music", "dataset", "build", "--source", "corpus", "--out", "{tmp}/c.npz", "--jobs", "0"],

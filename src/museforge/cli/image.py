@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from museforge.cli.gan import app as gan_app
+
 app = typer.Typer(
     help="Images: neural style transfer (Gatys et al.) with feature networks that work "
     "offline. Images may be files or scikit-image samples such as skimage:astronaut.",
@@ -287,6 +289,7 @@ style_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(style_app, name="style")
+app.add_typer(gan_app, name="gan")
 
 
 @style_app.command("sheet")

@@ -1,0 +1,89 @@
+"""Sampling a trained GAN: load it by folder, draw images for a seed, lay them out.
+
+A sample is a function of (model, seed, n, truncation): the latents come from a
+generator seeded by ``seed``, DCGAN's batch norm uses its running statistics (eval mode),
+and StyleGAN draws from ``G_ema`` with its constant per-pixel noise, so the same call
+gives the same bytes every time.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from museforge.core.checkpoints import read_config, resolve_model_dir
+from museforge.errors import BadInputFile, UserError
+from museforge.image.gan.dcgan import DCGAN
+from museforge.image.gan.stylegan import StyleGAN
+
+GAN_CLASSES = {cls.model_type: cls for cls in (DCGAN, StyleGAN)}
+CHUNK = 64  # latents per forward pass: bounds memory at 256 px; fixed, so results repeat
+
+
+def load_gan(name_or_path: str | Path) -> DCGAN | StyleGAN:
+    """A GAN model folder (or shipped name) as DCGAN or StyleGAN, by its config's model_type."""
+    directory = resolve_model_dir(name_or_path)
+    model_type = read_config(directory)["model_type"]
+    if model_type not in GAN_CLASSES:
+        raise BadInputFile(
+            directory,
+            f"holds a {model_type!r} model, not a GAN",
+            f"give a model folder of {' or '.join(GAN_CLASSES)}",
+        )
+    return GAN_CLASSES[model_type].from_pretrained(directory)
+
+
+@torch.no_grad()
+def sample(model: DCGAN | StyleGAN, n: int, seed: int, truncation_psi: float = 1.0) -> np.ndarray:
+    """``n`` images as uint8 ``[n, H, W, 3]``, the same bytes for the same arguments.
+
+    ``truncation_psi`` < 1 (StyleGAN only) pulls each ``w`` toward the average: more
+    typical images, less variety; 0 gives the average image for every seed. A conditional
+    model gets labels 0, 1, 2, ... in turn.
+    """
+    if n < 1:
+        raise UserError(f"n must be at least 1, got {n}")
+    if isinstance(model, DCGAN) and truncation_psi != 1.0:
+        raise UserError("truncation works on StyleGAN's w; a DCGAN samples with psi 1 only")
+    config = model.config
+    z = torch.randn(n, config.z_dim, generator=torch.Generator().manual_seed(seed))
+    labels = torch.arange(n) % config.num_classes if config.num_classes else None
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()  # DCGAN's batch norm: running statistics, so an image depends on its z only
+    try:
+        chunks = []
+        for start in range(0, n, CHUNK):
+            part = slice(start, start + CHUNK)
+            z_part = z[part].to(device)
+            y_part = None if labels is None else labels[part].to(device)
+            if isinstance(model, StyleGAN):
+                images = model.generate(z_part, y_part, truncation_psi=truncation_psi)
+            else:
+                images = model.generate(z_part, y_part)
+            chunks.append(images.clamp(-1.0, 1.0).cpu())
+    finally:
+        model.train(was_training)
+    pixels = ((torch.cat(chunks) + 1.0) * 127.5).round().to(torch.uint8)
+    return pixels.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def grid(images: np.ndarray, cols: int | None = None, gap: int = 2) -> Image.Image:
+    """uint8 images ``[n, H, W, 3]`` in rows of ``cols`` (default: a near square), on white
+    with ``gap`` pixels between them."""
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise UserError(f"grid takes uint8 images [n, H, W, 3], got {images.dtype} {images.shape}")
+    n, h, w, _ = images.shape
+    cols = cols or math.ceil(math.sqrt(n))
+    if cols < 1:
+        raise UserError(f"cols must be at least 1, got {cols}")
+    rows = math.ceil(n / cols)
+    sheet = np.full((rows * (h + gap) + gap, cols * (w + gap) + gap, 3), 255, dtype=np.uint8)
+    for i, image in enumerate(images):
+        top, left = gap + (i // cols) * (h + gap), gap + (i % cols) * (w + gap)
+        sheet[top : top + h, left : left + w] = image
+    return Image.fromarray(sheet, "RGB")

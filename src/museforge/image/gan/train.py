@@ -1,0 +1,372 @@
+"""Train a DCGAN or a StyleGAN2 (with ADA) through museforge's one training loop.
+
+The loop steps one optimizer on one loss; a GAN has two players. They fit because each
+player's loss touches only its own weights, so one Adam with two parameter groups (G's
+and D's) and one backward per step on ``d_loss + g_loss`` update both at once. This is
+simultaneous gradient descent: G and D both step from the weights of the step before,
+where the papers alternate (D steps, then G steps against the new D).
+
+- ``d_loss`` (Goodfellow et al. 2014, logistic) scores augmented reals and *detached*
+  fakes, so none of its gradient reaches G. Every ``r1_interval``-th step it also carries
+  the R1 penalty (Mescheder et al. 2018) weighted by the interval, as StyleGAN2's lazy
+  regularisation does; since the penalty rides on an ordinary step rather than taking a
+  step of its own, Adam's settings need no ``lazy_adam`` correction.
+- ``g_loss`` (non-saturating) scores the same augmented fakes through a copy of D whose
+  weights are detached (``torch.func.functional_call``), so its gradient reaches G
+  through the images and never D's weights.
+
+StyleGAN2 extras, as in Karras et al. 2020: style mixing regularisation (``mixing_prob``),
+the ``w_avg`` of the truncation trick updated by each G pass, and ``G_ema``, the moving
+average of G's weights that sampling uses. ``G_ema`` is updated inside the step, before
+the optimizer moves G, so it trails G by one step (and misses the last one). ADA
+(Karras et al. 2020, "Training Generative Adversarial Networks with Limited Data") tunes
+the augmentation probability ``p`` from D's logits on the reals; ``p`` and the rest of
+ADA's state are buffers of the model the loop trains, so a checkpoint holds them and a
+resumed run goes on exactly where it stopped.
+
+Randomness: the latents, style mixing, mirroring and augmentations of step k come from
+a generator seeded by (seed, k); StyleGAN's per-pixel noise uses torch's global RNG,
+which the loop checkpoints. A run that is stopped and resumed ends bit for bit where an
+uninterrupted one does (on the CPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from museforge.core.training import TrainConfig, TrainResult, train
+from museforge.errors import UserError
+from museforge.image.data import RESOLUTIONS, load_image_dataset, mirror_batch, to_float_pixels
+from museforge.image.gan import losses
+from museforge.image.gan.augment import AdaConfig, AdaptiveAugment
+from museforge.image.gan.dcgan import DCGAN, DCGANConfig, DCGANDiscriminator
+from museforge.image.gan.generate import load_gan
+from museforge.image.gan.stylegan import StyleGAN, StyleGANConfig, StyleGANDiscriminator
+
+ARCHS = ("dcgan", "stylegan")
+GAN = DCGAN | StyleGAN
+
+
+@dataclass
+class GANTrainConfig:
+    """A GAN training recipe; ``default_config`` gives each architecture's paper settings."""
+
+    arch: str = "stylegan"  # dcgan | stylegan
+    res: int = 32  # image side; the model config's own ``res`` is set from this
+    model: DCGANConfig | StyleGANConfig = field(default_factory=StyleGANConfig)
+    # 32 px, batch 16, one busy CPU thread: StyleGAN ~3.6 s a step (5 h), DCGAN ~0.2 s (17 min)
+    steps: int = 5000
+    batch_size: int = 16  # small batches: CPUs, and the small data sets ADA is made for
+    lr: float = 0.002  # StyleGAN2 (config F); ADA's small-data settings use 0.0025
+    betas: tuple[float, float] = (0.0, 0.99)  # StyleGAN2: no momentum
+    r1_gamma: float | None = None  # None: ADA's rule, losses.r1_gamma(res, batch_size); 0: off
+    r1_interval: int = losses.R1_INTERVAL  # lazy R1 every 16 steps (StyleGAN2)
+    ada: bool = True  # adaptive augmentation of everything D sees
+    ada_config: AdaConfig = field(default_factory=AdaConfig)
+    ema_decay: float = 0.999  # StyleGAN only: G_ema per step; ~ a 10k-image half-life at 16
+    ema_rampup: float | None = 0.05  # StyleGAN2-ADA: half-life at most 5 % of images seen
+    mixing_prob: float = 0.9  # StyleGAN only: style mixing regularisation (Karras et al.)
+    checkpoint_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+
+
+def default_config(arch: str, res: int) -> GANTrainConfig:
+    """The recipe of each paper: StyleGAN2 with ADA and R1, or Radford et al.'s DCGAN."""
+    _check_arch(arch)
+    if res not in RESOLUTIONS:
+        raise UserError(f"res must be one of {', '.join(map(str, RESOLUTIONS))}, not {res}")
+    if arch == "stylegan":
+        return GANTrainConfig(arch=arch, res=res, model=StyleGANConfig(res=res))
+    return GANTrainConfig(
+        arch=arch,
+        res=res,
+        model=DCGANConfig(res=res),
+        lr=0.0002,  # Radford et al.
+        betas=(0.5, 0.999),  # Radford et al.: beta1 0.9 made training oscillate
+        r1_gamma=0.0,  # Radford et al. use no gradient penalty
+        ada=False,  # DCGAN trains on clean images
+        mixing_prob=0.0,  # no styles to mix
+    )
+
+
+class GANTraining(nn.Module):
+    """The model the loop trains: a GAN plus ADA's state; ``forward`` is one step's losses.
+
+    ``forward(batch, step)`` returns ``(d_loss, g_loss, metrics)``: each loss reaches only
+    its own network's weights (see the module docstring). The losses live in ``forward``
+    rather than in the loss function so that under DistributedDataParallel the whole step
+    runs through the wrapper's forward. ``save_pretrained`` writes the GAN alone, so the
+    exported folder loads with ``StyleGAN.from_pretrained`` or ``DCGAN.from_pretrained``.
+    """
+
+    def __init__(self, gan: GAN, config: GANTrainConfig, *, mirror: bool) -> None:
+        super().__init__()
+        self.gan = gan
+        self.train_config = config
+        self.mirror = mirror  # x-flip half the reals, as the cache asks
+        self.ada = AdaptiveAugment(config.ada_config)  # its state lives in the buffers below
+        self.register_buffer("ada_p", torch.zeros(()))
+        self.register_buffer("ada_signs", torch.zeros(()))  # sum of sign(D(real)) since a move
+        self.register_buffer("ada_count", torch.zeros((), dtype=torch.long))
+        self.register_buffer("ada_calls", torch.zeros((), dtype=torch.long))
+        self.register_buffer("r1_last", torch.zeros(()))  # the last R1 penalty, for the logs
+
+    @property
+    def config(self) -> DCGANConfig | StyleGANConfig:
+        """The GAN's config: the loop records it and checks it on resume."""
+        return self.gan.config
+
+    @property
+    def model_type(self) -> str:
+        return self.gan.model_type
+
+    def save_pretrained(
+        self, directory: str | Path, *, extra: dict[str, Any] | None = None
+    ) -> Path:
+        recipe = {"gan_train_config": asdict(self.train_config)}
+        return self.gan.save_pretrained(directory, extra=(extra or {}) | recipe)
+
+    def forward(self, batch: Tensor, step: int) -> tuple[Tensor, Tensor, dict[str, Any]]:
+        c, D = self.train_config, self.gan.D
+        gen = torch.Generator().manual_seed(_step_seed(c.seed, step))
+        real = to_float_pixels(batch)
+        if self.mirror:
+            real = mirror_batch(real, gen)
+        fake = self._generate(real.shape[0], gen, real.device)
+        self._load_ada()
+
+        # D: augmented reals against detached fakes, plus the lazy R1 penalty
+        gamma = losses.r1_gamma(c.res, c.batch_size) if c.r1_gamma is None else c.r1_gamma
+        regularise = gamma > 0 and step % c.r1_interval == 0
+        real = real.detach().requires_grad_(regularise)
+        real_logits = D(self.ada(real, gen))
+        fake_seen = self.ada(fake, gen)
+        fake_logits = D(fake_seen.detach())
+        d_loss = losses.d_loss(real_logits, fake_logits)
+        d_total = d_loss
+        if regularise:
+            penalty = losses.r1_penalty(real, real_logits)
+            d_total = d_total + penalty * (gamma / 2 * c.r1_interval)  # as losses.r1_loss
+            self.r1_last.copy_(penalty.detach())
+
+        # G: the same fakes through D's weights detached, so only G learns from g_loss
+        frozen = {name: p.detach() for name, p in D.named_parameters()}
+        g_logits = functional_call(D, frozen | dict(D.named_buffers()), (fake_seen,))
+        g_loss = losses.g_loss(g_logits)
+
+        if c.ada:
+            self.ada.update(real_logits)
+            self._store_ada()
+        if isinstance(self.gan, StyleGAN):
+            self.gan.update_ema(self._ema_decay(step))
+        metrics = {
+            "d_loss": d_loss.detach(),
+            "g_loss": g_loss.detach(),
+            "r1": self.r1_last.clone(),
+            "ada_p": self.ada.p,
+            "real_logits": real_logits.detach().mean(),
+            "fake_logits": fake_logits.detach().mean(),
+            "r_t": real_logits.detach().sign().mean(),  # ADA's overfitting measure, this batch
+        }
+        return d_total, g_loss, metrics
+
+    def _generate(self, n: int, gen: torch.Generator, device: torch.device) -> Tensor:
+        """A batch of fakes; StyleGAN's G moves ``w_avg`` and mixes styles as it goes."""
+        G, c = self.gan.G, self.gan.config
+        z = torch.randn(n, c.z_dim, generator=gen).to(device)
+        if isinstance(self.gan, DCGAN):
+            return G(z)
+        ws = G.mapping(z, update_w_avg=True)
+        if torch.rand((), generator=gen) < self.train_config.mixing_prob:
+            # StyleGAN2: layers from a random cut-off on take a second latent's w
+            cutoff = int(torch.randint(1, G.num_ws, (), generator=gen))
+            z2 = torch.randn(n, c.z_dim, generator=gen).to(device)
+            ws = torch.cat([ws[:, :cutoff], G.mapping(z2)[:, cutoff:]], dim=1)
+        return G.synthesis(ws, noise_mode="random")
+
+    def _ema_decay(self, step: int) -> float:
+        """StyleGAN2-ADA's ramp-up: early on, G_ema's half-life is a fraction of the images
+        seen so far, so a short run's G_ema is not stuck near the random start."""
+        c = self.train_config
+        if c.ema_rampup is None:
+            return c.ema_decay
+        return min(c.ema_decay, 0.5 ** (1.0 / (c.ema_rampup * step)))
+
+    def _load_ada(self) -> None:
+        self.ada.load_state_dict(
+            {
+                "p": float(self.ada_p),
+                "r_t": None,
+                "sign_sum": float(self.ada_signs),
+                "count": int(self.ada_count),
+                "calls": int(self.ada_calls),
+            }
+        )
+
+    def _store_ada(self) -> None:
+        state = self.ada.state_dict()
+        self.ada_p.fill_(state["p"])
+        self.ada_signs.fill_(state["sign_sum"])
+        self.ada_count.fill_(state["count"])
+        self.ada_calls.fill_(state["calls"])
+
+
+def gan_loss(net: nn.Module, batch: Tensor, step: int) -> tuple[Tensor, dict[str, Any]]:
+    """The loss the loop minimises: ``d_loss + g_loss``, whose parts touch disjoint weights."""
+    d_loss, g_loss, metrics = net(batch, step)
+    return d_loss + g_loss, metrics
+
+
+def gan_optimizer(
+    training: GANTraining, config: GANTrainConfig
+) -> Callable[[list[nn.Parameter], TrainConfig], torch.optim.Optimizer]:
+    """``make_optimizer`` for the loop: one Adam, one parameter group for G and one for D.
+
+    G_ema takes no gradient and frozen D layers (Freeze-D) none either; neither is in it.
+    """
+
+    def make(params: list[nn.Parameter], train_config: TrainConfig) -> torch.optim.Optimizer:
+        trainable = {id(p) for p in params}
+        groups = [
+            {"name": name, "params": [p for p in net.parameters() if id(p) in trainable]}
+            for name, net in (("G", training.gan.G), ("D", training.gan.D))
+        ]
+        if sum(len(g["params"]) for g in groups) != len(params):
+            raise ValueError("a trainable parameter belongs to neither G nor D")
+        return torch.optim.Adam(
+            [g for g in groups if g["params"]], lr=train_config.lr, betas=config.betas
+        )
+
+    return make
+
+
+def discriminator_layers(D: nn.Module) -> list[nn.Module]:
+    """D's layers from the image inwards: what Freeze-D freezes the first of."""
+    if isinstance(D, StyleGANDiscriminator):
+        return [D.from_rgb, *D.blocks, D.conv, D.fc, D.out]
+    if isinstance(D, DCGANDiscriminator):
+        stages: list[list[nn.Module]] = []
+        for layer in D.features:
+            if isinstance(layer, nn.Conv2d):
+                stages.append([])
+            if stages:
+                stages[-1].append(layer)
+        return [nn.Sequential(*stage) for stage in stages] + [D.out]
+    raise TypeError(f"not a museforge discriminator: {type(D).__name__}")
+
+
+def freeze_discriminator(gan: GAN, layers: int) -> None:
+    """Freeze-D (Mo, Cho & Shin 2020, "Freeze the Discriminator: a Simple Baseline for
+    Fine-Tuning GANs"): keep D's first ``layers`` layers, which see the pixels, as the
+    source model learnt them, and fine-tune the rest."""
+    stack = discriminator_layers(gan.D)
+    if not 0 <= layers < len(stack):
+        raise UserError(
+            f"freeze_d must lie in 0..{len(stack) - 1} (this D has {len(stack)} layers), "
+            f"not {layers}"
+        )
+    for layer in stack[:layers]:
+        layer.requires_grad_(False)
+
+
+def train_gan(
+    dataset_path: str | Path,
+    out_dir: str | Path,
+    config: GANTrainConfig,
+    resume: bool = False,
+    init: str | Path | None = None,
+    freeze_d: int = 0,
+    progress: bool = True,
+    command: str | None = None,
+) -> TrainResult:
+    """Train on an image cache (``image.data.build_image_dataset``); write ``out_dir``.
+
+    ``init`` is a model folder to start from (transfer learning; its config replaces
+    ``config.model``) and ``freeze_d`` the number of D's first layers it keeps frozen.
+    ``out_dir/model`` loads with ``load_gan``. Labels in the cache are not used: the GAN
+    is unconditional. ``command`` is recorded in the checkpoint (default: this process's
+    argv).
+    """
+    _check_config(config)
+    data = load_image_dataset(dataset_path)
+    if data.res != config.res:
+        raise UserError(
+            f"{dataset_path}: its images are {data.res} px, not {config.res} "
+            f"(train with res {data.res}, or build a {config.res} px cache)"
+        )
+    if init is not None:
+        gan = load_gan(init).train()
+        if gan.model_type != config.arch or gan.config.res != config.res:
+            raise UserError(
+                f"{init}: a {gan.config.res} px {gan.model_type} model cannot start a "
+                f"{config.res} px {config.arch} run"
+            )
+        config = replace(config, model=gan.config)
+    else:
+        if freeze_d:
+            raise UserError("freeze_d needs init: a trained model whose D layers to keep")
+        torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
+        model_config = replace(config.model, res=config.res)
+        gan = StyleGAN(model_config) if config.arch == "stylegan" else DCGAN(model_config)
+    freeze_discriminator(gan, freeze_d)
+    training = GANTraining(gan, config, mirror=data.mirror)
+
+    train_config = TrainConfig(
+        steps=config.steps,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        grad_clip=None,  # neither paper clips; a joint norm would tie G's step to D's
+        checkpoint_every=config.checkpoint_every,
+        log_every=config.log_every,
+        seed=config.seed,
+    )
+    return train(
+        training,
+        data.images,  # uint8 batches; forward makes them float
+        gan_loss,
+        train_config,
+        out_dir,
+        resume=resume,
+        command=command,
+        progress=progress,
+        make_optimizer=gan_optimizer(training, config),
+    )
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in ARCHS:
+        raise UserError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
+
+
+def _check_config(config: GANTrainConfig) -> None:
+    """Reject settings that cannot train, in words a person can act on."""
+    _check_arch(config.arch)
+    expected = StyleGANConfig if config.arch == "stylegan" else DCGANConfig
+    if not isinstance(config.model, expected):
+        raise UserError(f"a {config.arch} run needs a {expected.__name__} as its model config")
+    if config.res not in RESOLUTIONS:
+        raise UserError(f"res must be one of {', '.join(map(str, RESOLUTIONS))}, not {config.res}")
+    if not config.lr > 0 or not all(0 <= b < 1 for b in config.betas):
+        raise UserError(f"lr must be positive and betas in [0, 1), got {config.lr}, {config.betas}")
+    if config.r1_gamma is not None and config.r1_gamma < 0:
+        raise UserError(f"r1_gamma must be 0 or more, got {config.r1_gamma}")
+    if config.r1_interval < 1:
+        raise UserError(f"r1_interval must be at least 1, got {config.r1_interval}")
+    if not 0 < config.ema_decay < 1 or (config.ema_rampup is not None and config.ema_rampup <= 0):
+        raise UserError("ema_decay must lie in (0, 1) and ema_rampup be positive or None")
+    if not 0 <= config.mixing_prob <= 1:
+        raise UserError(f"mixing_prob must lie in [0, 1], got {config.mixing_prob}")
+
+
+def _step_seed(seed: int, step: int) -> int:
+    """One well-mixed seed for (run seed, step): the random draws of that step."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
