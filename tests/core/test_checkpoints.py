@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,3 +213,11 @@ def test_state_file_without_museforge_meta_is_a_user_error(tmp_path):
     with pytest.raises(UserError) as err:
         load_state(weights)
     assert "holds no training state" in _one_line(err, weights)
+
+
+def test_saved_files_get_the_usual_mode_not_a_temp_files_0600(tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    _, folder = _saved(tmp_path)
+    for name in ("model.safetensors", "config.json", "MODEL_CARD.md"):
+        assert (folder / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
