@@ -25,20 +25,12 @@ import torch
 from PIL import Image
 
 from museforge.core.checkpoints import shipped_models
+from museforge.core.timing import best_of
 from museforge.image.io import image_to_tensor, load_image, open_image, resize_long_side
 from museforge.image.style.fast import FastStyleConfig, TransformNet, load_fast_style, stylize_fast
 
 CONTENTS = ("astronaut", "chelsea", "coffee", "rocket", "retina")
 TILE = 1024
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def ours(models: dict[str, TransformNet], photos: list[torch.Tensor]) -> dict:

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from museforge.core.checkpoints import shipped_models
 from museforge.core.home import home
+from museforge.core.timing import best_of
 from museforge.music.data import build_dataset, load_dataset
 from museforge.music.generate import sample
 from museforge.music.model import MelodyVAE, MelodyVAEConfig
@@ -25,15 +26,6 @@ from museforge.music.train import MelodyTrainConfig, train_melody_vae
 
 TRAIN_STEPS = 20
 BATCH = 128
-
-
-def _best(fn, rounds: int = 3) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def _bare_loop(model: MelodyVAE, windows: torch.Tensor) -> float:
@@ -55,14 +47,14 @@ def main() -> None:
     cache = home() / "cache" / "corpus-melodies.npz"
     if not cache.is_file():
         build_dataset("corpus", cache)
-    load_s = _best(lambda: load_dataset(cache).windows(2, "train"))
+    load_s = best_of(lambda: load_dataset(cache).windows(2, "train"))
     data = load_dataset(cache)
     windows = torch.from_numpy(data.windows(2, "train"))
 
     name = "melody-2bar" if "melody-2bar" in shipped_models() else None
     model = MelodyVAE.from_pretrained(name) if name else MelodyVAE(MelodyVAEConfig())
     sample(model, 64, seed=0)  # warm-up
-    sample_s = _best(lambda: sample(model, 64, seed=0))
+    sample_s = best_of(lambda: sample(model, 64, seed=0))
 
     # Timed from the loop's own metrics, between two logged steps: start-up, the final
     # held-out evaluation and the model export are not training throughput.

@@ -19,7 +19,6 @@ import os
 import shlex
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ import torch
 from museforge.cli import run
 from museforge.core.cards import hardware, resumes
 from museforge.core.checkpoints import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE
+from museforge.core.timing import best_of
 from museforge.image.io import labelled_grid, load_image, save_png, tensor_to_image
 from museforge.image.style.fast import TransformNet, stylize_fast
 from museforge.image.style.features import build_features
@@ -57,6 +57,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    os.chdir(ROOT)  # the command in each card names the run folder relative to the repository
     for short in args.style or sorted(STYLES):
         code = build(short, STYLES[short], args)
         if code:
@@ -65,7 +66,6 @@ def main() -> int:
 
 
 def build(short: str, source: str, args: argparse.Namespace) -> int:
-    os.chdir(ROOT)  # the command in the card names the run folder relative to the repository
     run_dir = Path(".cache") / "runs" / f"style-{short}"
     argv = ["image", "style", "train", source, "--out", str(run_dir), *RECIPE]
     if not args.ship_only:
@@ -116,7 +116,7 @@ def measure(model: TransformNet, source: str) -> tuple[dict, object]:
         bottom.append((tensor_to_image(result), f"s{runs[-1][0]:.2f} e{runs[-1][1]:.2f}"))
     photo = load_image("skimage:astronaut", 512)
     stylize_fast(model, photo)  # warm-up
-    seconds = min(_timed(lambda: stylize_fast(model, photo)) for _ in range(3))
+    seconds = best_of(lambda: stylize_fast(model, photo))
     metrics = {
         "style_distance": round(statistics.fmean(r[0] for r in runs), 4),
         "median_style_distance": round(statistics.median(r[0] for r in runs), 4),
@@ -128,12 +128,6 @@ def measure(model: TransformNet, source: str) -> tuple[dict, object]:
     style_row = [(tensor_to_image(load_image(source, PREVIEW)), f"style: {source}")]
     sheet = labelled_grid([style_row + top, [(None, "")] + bottom], PREVIEW)
     return metrics, sheet
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def card(name: str, source: str, facts: dict) -> str:
