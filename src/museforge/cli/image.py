@@ -143,7 +143,7 @@ def stylize_cmd(
 ) -> None:
     """Paint CONTENT in the style of one or more style images (Gatys et al. 2016), or with a
     trained fast style network (--fast)."""
-    from museforge.image.style.gatys import MAX_SIZE, StyleConfig, check_blend
+    from museforge.image.style.gatys import StyleConfig, check_blend
 
     out = _out_png(out)
     if fast is not None:
@@ -156,12 +156,6 @@ def stylize_cmd(
     if not style:
         raise typer.BadParameter(
             "give at least one --style image, or --fast with a trained style", param_hint="--style"
-        )
-    if size > MAX_SIZE:
-        raise typer.BadParameter(
-            f"{size}: the optimisation works up to {MAX_SIZE} px; use --fast STYLE (in tiles) "
-            "for prints up to 4096 px",
-            param_hint="--size",
         )
     weights = check_blend(len(style), _parse_blend(blend))
     config = StyleConfig(
@@ -392,7 +386,7 @@ def style_train_cmd(
     contents = list(content or DEFAULT_CONTENTS)
     for source in [style, *contents]:
         resolve_source(source)
-    build_features(features, seed=seed)  # an unknown network or a missing file fails here
+    net = build_features(features, seed=seed)  # an unknown network or missing file fails here
     config = replace(
         FastTrainConfig(),
         net=FastStyleConfig(width=width),
@@ -413,6 +407,7 @@ def style_train_cmd(
         out,
         config,
         style_name=style,
+        net=net,
         resume=resume,
         command=cli.invoked,
     )

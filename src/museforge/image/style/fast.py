@@ -276,12 +276,16 @@ def train_fast_style(
     config: FastTrainConfig,
     *,
     style_name: str = "",
+    net: FeatureNet | None = None,
     resume: bool = False,
     progress: bool = True,
     command: str | None = None,
 ) -> TrainResult:
-    """Train a transform network for ``style`` ``[1, 3, h, w]`` on crops of ``contents``."""
-    net = build_features(config.features, seed=config.seed)
+    """Train a transform network for ``style`` ``[1, 3, h, w]`` on crops of ``contents``.
+
+    ``net`` is the loss network ``config.features`` names, when the caller has built it.
+    """
+    net = net or build_features(config.features, seed=config.seed)
     torch.manual_seed(config.seed)
     model_config = replace(config.net, style=style_name, features=config.features)
     model = TransformNet(model_config)
