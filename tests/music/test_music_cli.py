@@ -202,3 +202,28 @@ def test_ctrl_c_during_train_saves_a_checkpoint_and_exits_130(tunes, tmp_path):
     assert "--resume" in err.strip().splitlines()[-1]
     _, meta = load_state(out / "checkpoint.safetensors")
     assert meta["step"] >= 1 and "music train" in meta["commands"][0]
+
+
+def test_16_bar_training_names_a_missing_segment_model_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = music("train", "--bars", "16", "--segment-model", tmp_path / "nope", "--out", out)
+    assert code == 2 and not out.exists()
+    assert "nope" in capsys.readouterr().err
+
+
+def test_sample_and_evaluate_take_a_stacked_model(model_dir, tunes, tmp_path, capsys):
+    from museforge.music.stacked import StackedMelodyVAE, StackedMelodyVAEConfig
+
+    torch.manual_seed(0)
+    long = tmp_path / "long"
+    config = StackedMelodyVAEConfig(bars=4, segment=TINY, z_dim=8, enc_hidden=16)
+    StackedMelodyVAE(config).save_pretrained(long)
+    out = tmp_path / "long-out"
+    assert music("sample", "--model", long, "--n", "2", "--out", out, "--format", "mid") == 0
+    written = sorted(out.glob("*.mid"))
+    assert len(written) == 2
+    assert read_midi(written[0]).parts  # a real MIDI file with notes in it
+    folder = str(tunes[0].parent)
+    capsys.readouterr()
+    assert music("evaluate", "--model", long, "--data", folder, "--samples", "10", "--json") == 0
+    assert 0.0 <= json.loads(capsys.readouterr().out)["recon_acc_sampled"] <= 1.0

@@ -10,6 +10,7 @@ from museforge.cli.demo import run_demo
 from museforge.core.store import Store
 from museforge.music import demo
 from museforge.music.model import MelodyVAE, MelodyVAEConfig
+from museforge.music.stacked import StackedMelodyVAE, StackedMelodyVAEConfig
 
 
 def test_music_section_has_players_piano_rolls_and_lineage(tmp_path, monkeypatch):
@@ -21,13 +22,25 @@ def test_music_section_has_players_piano_rolls_and_lineage(tmp_path, monkeypatch
         MelodyVAEConfig(embed_dim=16, enc_hidden=32, z_dim=16, dec_hidden=48, dec_layers=1)
     ).save_pretrained(model)
     monkeypatch.setattr(demo, "MODEL", str(model))
+    long = tmp_path / "melody-long-tiny"
+    StackedMelodyVAE(
+        StackedMelodyVAEConfig(
+            bars=4,
+            segment=MelodyVAE.from_pretrained(model).config,
+            z_dim=8,
+            enc_hidden=16,
+            conductor_hidden=16,
+        )
+    ).save_pretrained(long)
+    monkeypatch.setattr(demo, "LONG_MODEL", str(long))
 
     index = run_demo(tmp_path / "gallery", seed=1, demos=["museforge.music.demo:demo_section"])
     page = index.read_text()
-    assert page.count("<audio") == 9  # four samples, five interpolation steps
+    assert page.count("<audio") == 10  # four samples, five interpolation steps, one long
+    assert "A 16-bar melody" in page
     links = re.findall(r'(?:src|href)="(files/[^"]+)"', page)
-    assert len([link for link in links if link.endswith(".png")]) == 9
-    assert len([link for link in links if link.endswith(".mid")]) == 9
+    assert len([link for link in links if link.endswith(".png")]) == 10
+    assert len([link for link in links if link.endswith(".mid")]) == 10
     for link in links:
         assert (index.parent / link).is_file(), link
     with Store() as store:

@@ -133,10 +133,10 @@ FormatOpt = Annotated[
 
 def _load(model: str | None, bars: int | None = None):
     from museforge.core.checkpoints import model_id
-    from museforge.music.model import MelodyVAE
+    from museforge.music.stacked import load_melody_vae
 
     name = model or DEFAULT_MODELS[bars or 2]
-    return MelodyVAE.from_pretrained(name), model_id(name)
+    return load_melody_vae(name), model_id(name)
 
 
 def _formats(values: list[str] | None) -> list[str]:
@@ -376,8 +376,17 @@ def train_cmd(
         ),
     ] = "corpus",
     bars: Annotated[
-        int, typer.Option(help="Window length: 2 (flat model) or 16 (hierarchical).")
+        int,
+        typer.Option(
+            help="Window length: 2 (a flat model) or 16 (a conductor over --segment-model)."
+        ),
     ] = 2,
+    segment_model: Annotated[
+        str,
+        typer.Option(
+            help="--bars 16: the trained 2-bar model that plays each 2-bar segment (kept as is)."
+        ),
+    ] = "melody-2bar",
     steps: Annotated[
         int | None, typer.Option(min=1, help="Training steps (default: the model's recipe).")
     ] = None,
@@ -399,8 +408,14 @@ def train_cmd(
     from dataclasses import replace
 
     from museforge import cli
+    from museforge.core.checkpoints import resolve_model_dir
     from museforge.errors import make_out_dir
-    from museforge.music.train import default_config, train_melody_vae
+    from museforge.music.train import (
+        StackedTrainConfig,
+        default_config,
+        train_melody_vae,
+        train_stacked_vae,
+    )
 
     if bars not in DEFAULT_MODELS:
         raise typer.BadParameter("must be 2 or 16", param_hint="--bars")
@@ -410,14 +425,19 @@ def train_cmd(
         )
     if data != "corpus" and not Path(data).expanduser().exists():
         raise MissingFile(data, "file or folder of tunes")
+    if bars == 16 and init is None:
+        resolve_model_dir(segment_model)  # a wrong name fails before the tunes are read
     cache = _dataset_for(data, make_out_dir(out))
-    config = default_config(bars)
     changes = {"steps": steps, "batch_size": batch_size, "lr": lr}
-    config = replace(config, seed=seed, **{k: v for k, v in changes.items() if v is not None})
-    result = train_melody_vae(
+    changes = {"seed": seed} | {k: v for k, v in changes.items() if v is not None}
+    if bars == 16:
+        run, config = train_stacked_vae, StackedTrainConfig(segment_model=segment_model)
+    else:
+        run, config = train_melody_vae, default_config(bars)
+    result = run(
         cache,
         out,
-        config,
+        replace(config, **changes),
         resume=resume,
         init=init,
         freeze_encoder=freeze_encoder,

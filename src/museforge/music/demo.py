@@ -1,18 +1,21 @@
 """The music part of ``museforge demo``: four sampled melodies and one interpolation from
-the shipped 2-bar model, each with an audio player and a piano roll."""
+the shipped 2-bar model, then a 16-bar melody from the long model, each with an audio
+player and a piano roll."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from museforge.core.checkpoints import model_id
+from museforge.core.checkpoints import model_id, shipped_models
 from museforge.core.gallery import Item, Section
 from museforge.core.store import Store
 from museforge.music.generate import interpolate, sample
 from museforge.music.model import MelodyVAE
 from museforge.music.results import MelodyResult, keep_melodies
+from museforge.music.stacked import load_melody_vae
 
 MODEL = "melody-2bar"
+LONG_MODEL = "melody-16bar"
 
 
 def demo_section(out_dir: Path, seed: int = 0) -> Section:
@@ -43,12 +46,28 @@ def demo_section(out_dir: Path, seed: int = 0) -> Section:
             parents=[(a, "interpolation-of") for a in ends],
             formats=("wav", "png"),
         )
+        long = []
+        if LONG_MODEL in shipped_models() or Path(LONG_MODEL).is_dir():
+            long_mid = model_id(LONG_MODEL)
+            long = keep_melodies(
+                sample(load_melody_vae(LONG_MODEL), 1, seed=seed, temperature=0.5),
+                folder,
+                stem=f"long-s{seed}",
+                store=store,
+                model_id=long_mid,
+                seed=seed,
+                params={"command": "sample", "temperature": 0.5, "bars": 16},
+                formats=("wav", "png"),
+            )
     items = [_item(f"Sample {i}", r, mid, seed) for i, r in enumerate(sampled, start=1)]
     items += [_item(f"Interpolation {i} of 5", r, mid, seed) for i, r in enumerate(morph, start=1)]
+    items += [_item("A 16-bar melody", r, long_mid, seed) for r in long]
+    tail = f", and a 16-bar melody from {LONG_MODEL}" if long else ""
     return Section(
         title="Melodies",
         intro=f"Four melodies sampled from {MODEL} (temperature 0.5), then a morph from the "
-        "first to the second through the model's latent space. Each has a MIDI file beside it.",
+        f"first to the second through the model's latent space{tail}. Each has a MIDI file "
+        "beside it.",
         items=items,
     )
 

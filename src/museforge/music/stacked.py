@@ -1,0 +1,191 @@
+"""A long-melody VAE stacked on a short one: the 16-bar model, trainable on a CPU.
+
+MusicVAE's 16-bar model (Roberts et al. 2018, section 3.2) has a "conductor" LSTM that turns
+the code z into one embedding per bar, and a bottom decoder that plays each bar from its
+embedding. Trained end to end that takes days of a GPU; on a laptop CPU it did not get past
+a per-bar language model in an hour. Here the bottom level is a trained 2-bar model
+(``MelodyVAE``, e.g. the shipped ``melody-2bar``), kept as it is:
+
+- encoder: the 2-bar encoder gives the mean code of each 2-bar segment; a bidirectional
+  LSTM over those codes gives q(z|x) = N(mu, sigma^2) of the whole melody;
+- decoder: the conductor LSTM turns z into one 2-bar code per segment, and the 2-bar decoder
+  plays each segment from its code, afresh, as MusicVAE's bottom decoder plays each bar.
+
+So the conductor's embedding covers two bars, not one, and lives in the 2-bar model's code
+space. Training fits only the top level, in that code space: each segment's predicted code
+should fall where the 2-bar encoder's posterior N(mu_s, sigma_s^2) puts that segment, i.e.
+the loss is the Gaussian negative log-likelihood sum ((c - mu_s)^2 / 2 sigma_s^2) plus the
+KL of z, which costs a fraction of running the note-level decoders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from museforge.core.checkpoints import Pretrained, read_config, resolve_model_dir
+from museforge.errors import BadInputFile
+from museforge.music.attributes import ATTRIBUTES
+from museforge.music.melody import FIRST_NOTE_ON, NO_EVENT
+from museforge.music.model import MelodyVAE, MelodyVAEConfig, _lstm_state
+
+
+@dataclass
+class StackedMelodyVAEConfig:
+    bars: int = 16  # the window; a whole number of segments
+    segment: MelodyVAEConfig = field(default_factory=MelodyVAEConfig)  # the 2-bar model's
+    z_dim: int = 256  # MusicVAE 16-bar: 512
+    enc_hidden: int = 256  # per direction, over segment codes
+    conductor_hidden: int = 256  # MusicVAE: 1024
+    conductor_layers: int = 2  # MusicVAE: 2
+
+    def __post_init__(self) -> None:
+        if self.segment.hierarchical:
+            raise ValueError("the segment model must be a flat melody VAE")
+        if self.bars < 1 or self.bars % self.segment.bars:
+            raise ValueError(
+                f"bars ({self.bars}) must be a whole number of {self.segment.bars}-bar segments"
+            )
+
+    @property
+    def steps_per_bar(self) -> int:
+        return self.segment.steps_per_bar
+
+
+class StackedMelodyVAE(nn.Module, Pretrained):
+    """A VAE over the codes of a trained short-melody VAE (``segment``), kept frozen."""
+
+    config_class = StackedMelodyVAEConfig
+    model_type = "melody-vae-stacked"
+
+    def __init__(self, config: StackedMelodyVAEConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.segment = MelodyVAE(c.segment)
+        code = c.segment.z_dim
+        self.encoder = nn.LSTM(code, c.enc_hidden, 1, batch_first=True, bidirectional=True)
+        self.to_mu = nn.Linear(2 * c.enc_hidden, c.z_dim)
+        self.to_logvar = nn.Linear(2 * c.enc_hidden, c.z_dim)
+        self.conductor_init = nn.Linear(c.z_dim, 2 * c.conductor_layers * c.conductor_hidden)
+        self.conductor = nn.LSTM(1, c.conductor_hidden, c.conductor_layers, batch_first=True)
+        self.to_code = nn.Linear(c.conductor_hidden, code)
+        self.register_buffer("attribute_vectors", torch.zeros(len(ATTRIBUTES), c.z_dim))
+
+    @property
+    def steps(self) -> int:
+        return self.config.bars * self.config.steps_per_bar
+
+    @property
+    def segment_steps(self) -> int:
+        return self.segment.steps
+
+    def top_parameters(self) -> list[nn.Parameter]:
+        """What training fits: everything but the segment model."""
+        return [p for name, p in self.named_parameters() if not name.startswith("segment.")]
+
+    # --- q(z|x) -------------------------------------------------------------------------
+
+    def segment_posteriors(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(mu, log sigma^2) of each segment's 2-bar code: [B, segments, code] each."""
+        batch = x.shape[0]
+        segments = split_segments(x, self.segment_steps)
+        mu, logvar = self.segment.encode(segments.reshape(-1, self.segment_steps))
+        return mu.reshape(batch, -1, mu.shape[-1]), logvar.reshape(batch, -1, mu.shape[-1])
+
+    def encode_codes(self, codes: Tensor) -> tuple[Tensor, Tensor]:
+        """Segment codes [B, S, code] -> (mu, log sigma^2) of q(z|x), each [B, z_dim]."""
+        _, (h, _) = self.encoder(codes)
+        final = torch.cat([h[-2], h[-1]], dim=-1)
+        return self.to_mu(final), self.to_logvar(final)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Events [B, T] (whole segments) -> (mu, log sigma^2) of q(z|x), each [B, z_dim]."""
+        with torch.no_grad():
+            codes, _ = self.segment_posteriors(x)
+        return self.encode_codes(codes)
+
+    # --- p(x|z) -------------------------------------------------------------------------
+
+    def codes(self, z: Tensor, segments: int) -> Tensor:
+        """The conductor's 2-bar code for each segment: [B, segments, code]."""
+        c = self.config
+        state = _lstm_state(self.conductor_init(z), c.conductor_layers, c.conductor_hidden)
+        out, _ = self.conductor(z.new_zeros(z.shape[0], segments, 1), state)
+        return self.to_code(out)
+
+    def forward(self, x: Tensor, z: Tensor, teacher_forcing_prob: float = 1.0) -> Tensor:
+        """Logits [B, T, classes] for events x [B, T] given z; T need not fill a segment."""
+        batch, steps = x.shape
+        length = self.segment_steps
+        segments = -(-steps // length)
+        padded = torch.cat([x, x.new_zeros(batch, segments * length - steps)], dim=1)
+        codes = self.codes(z, segments).reshape(batch * segments, -1)
+        pieces = split_segments(padded, length).reshape(batch * segments, length)
+        logits = self.segment(pieces, codes, teacher_forcing_prob)
+        return logits.reshape(batch, segments * length, -1)[:, :steps]
+
+    @torch.no_grad()
+    def decode(
+        self,
+        z: Tensor,
+        steps: int | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        prefix: Tensor | None = None,
+    ) -> Tensor:
+        """Events [B, steps] played from z, segment by segment (as ``MelodyVAE.decode``)."""
+        steps = self.steps if steps is None else steps
+        length = self.segment_steps
+        segments = -(-steps // length)
+        if prefix is not None:
+            prefix = prefix.to(z.device).long().expand(z.shape[0], -1)
+        codes = self.codes(z, segments)
+        played = []
+        for s in range(segments):
+            given = None
+            if prefix is not None and prefix.shape[1] > s * length:
+                given = prefix[:, s * length : (s + 1) * length]
+            played.append(
+                self.segment.decode(codes[:, s], length, temperature, generator, prefix=given)
+            )
+        return torch.cat(played, dim=1)[:, :steps]
+
+
+def split_segments(x: Tensor, length: int) -> Tensor:
+    """Events [B, T] -> [B, T / length, length], each segment playable on its own.
+
+    A segment that begins while a note of the segment before is held begins with that
+    note's note-on, as the short model's training windows do.
+    """
+    batch, steps = x.shape
+    if steps % length:
+        raise ValueError(f"{steps} steps are not whole segments of {length}")
+    segments = x.reshape(batch, steps // length, length).clone()
+    sounding = torch.full((batch,), NO_EVENT, dtype=x.dtype, device=x.device)
+    for s in range(1, segments.shape[1]):
+        before = segments[:, s - 1]
+        for t in range(length):  # the last note-on or note-off of the segment before
+            event = before[:, t]
+            sounding = torch.where(event != NO_EVENT, event, sounding)
+        held = (segments[:, s, 0] == NO_EVENT) & (sounding >= FIRST_NOTE_ON)
+        segments[held, s, 0] = sounding[held]
+    return segments
+
+
+MELODY_CLASSES = {cls.model_type: cls for cls in (MelodyVAE, StackedMelodyVAE)}
+
+
+def load_melody_vae(name_or_path: str | Path) -> MelodyVAE | StackedMelodyVAE:
+    """A melody model folder (or shipped name), flat, hierarchical or stacked alike."""
+    directory = resolve_model_dir(name_or_path)
+    model_type = read_config(directory)["model_type"]
+    if model_type not in MELODY_CLASSES:
+        raise BadInputFile(
+            directory,
+            f"holds a {model_type!r} model, not a melody model",
+            f"give a model folder of {' or '.join(MELODY_CLASSES)}",
+        )
+    return MELODY_CLASSES[model_type].from_pretrained(directory)

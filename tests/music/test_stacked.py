@@ -1,0 +1,149 @@
+"""The stacked long-melody VAE: segments, shapes, prefixes, training of the top level only,
+and the generating functions working on it as on a flat model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_music_model import FOUR_TUNES_ABC, TINY, melody_windows
+
+from museforge.errors import BadInputFile
+from museforge.music.data import build_dataset, load_dataset
+from museforge.music.evaluate import reconstruction_accuracy
+from museforge.music.generate import continue_melody, interpolate, sample, vary
+from museforge.music.melody import FIRST_NOTE_ON, NO_EVENT, NOTE_OFF
+from museforge.music.model import MelodyVAE
+from museforge.music.stacked import (
+    StackedMelodyVAE,
+    StackedMelodyVAEConfig,
+    load_melody_vae,
+    split_segments,
+)
+from museforge.music.train import StackedTrainConfig, segment_posterior_table, train_stacked_vae
+
+TINY_STACKED = StackedMelodyVAEConfig(
+    bars=4, segment=TINY, z_dim=8, enc_hidden=16, conductor_hidden=16
+)
+C4 = FIRST_NOTE_ON + 60 - 21
+
+
+def tiny_model() -> StackedMelodyVAE:
+    torch.manual_seed(0)
+    return StackedMelodyVAE(TINY_STACKED).eval()
+
+
+def test_a_segment_that_starts_on_a_held_note_starts_with_its_note_on():
+    x = torch.full((1, 64), NO_EVENT)
+    x[0, 30] = C4  # held over the line into the second segment
+    x[0, 40] = NOTE_OFF  # silence over the line into the third
+    segments = split_segments(x, 32)
+    assert segments.shape == (1, 2, 32)
+    assert segments[0, 1, 0] == C4  # the held C4 is played again
+    assert torch.equal(segments[0, 1, 1:], x[0, 33:])
+    assert torch.equal(segments[0, 0], x[0, :32])
+    rest = torch.full((1, 96), NO_EVENT)
+    rest[0, 10], rest[0, 40] = C4, NOTE_OFF
+    assert split_segments(rest, 32)[0, 2, 0] == NO_EVENT  # a rest stays a rest
+    with pytest.raises(ValueError, match="whole segments"):
+        split_segments(torch.zeros(1, 40, dtype=torch.long), 32)
+
+
+def test_config_needs_whole_segments_of_a_flat_model():
+    with pytest.raises(ValueError, match="whole number"):
+        StackedMelodyVAEConfig(bars=5, segment=TINY)
+
+
+def test_shapes_of_encode_forward_and_decode():
+    model = tiny_model()
+    x = torch.from_numpy(melody_windows(3, 64, seed=1))
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (3, 8)
+    assert model(x, mu).shape == (3, 64, 90)
+    # a prefix of any length: the last segment is padded, and the padding does not leak back
+    assert torch.equal(model(x[:, :40], mu), model(x, mu)[:, :40])
+    assert model.decode(mu, temperature=0.0).shape == (3, 64)
+    assert model.decode(mu, steps=48, temperature=0.0).shape == (3, 48)
+
+
+def test_decode_plays_a_given_prefix_and_repeats_for_a_seed():
+    model = tiny_model()
+    z = torch.randn(2, 8, generator=torch.Generator().manual_seed(3))
+    prefix = torch.from_numpy(melody_windows(1, 40, seed=2))[0]
+
+    def play(seed: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        return model.decode(z, temperature=1.0, generator=generator, prefix=prefix)
+
+    out = play(5)
+    assert torch.equal(out[:, :40], prefix.expand(2, -1))
+    assert torch.equal(out, play(5))
+    assert not torch.equal(out, play(6))
+
+
+def test_training_fits_the_top_level_only_and_the_result_loads_and_generates(tmp_path):
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    (folder / "tunes.abc").write_text(FOUR_TUNES_ABC)
+    cache = build_dataset(folder, tmp_path / "melodies.npz", jobs=1, progress=False)
+    torch.manual_seed(1)
+    MelodyVAE(TINY).save_pretrained(tmp_path / "short")
+    short = load_file(tmp_path / "short" / "model.safetensors")
+    config = StackedTrainConfig(
+        bars=4,
+        model=TINY_STACKED,
+        segment_model=str(tmp_path / "short"),
+        steps=4,
+        batch_size=4,
+        transpose=1,
+        checkpoint_every=2,
+        log_every=1,
+    )
+    result = train_stacked_vae(cache, tmp_path / "run", config, progress=False)
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert [r["step"] for r in logged] == [1, 2, 3, 4] and {"recon", "kl"} <= logged[0].keys()
+    weights = load_file(result.model_dir / "model.safetensors")
+    assert all(torch.equal(weights[f"segment.{k}"], v) for k, v in short.items())
+    model = load_melody_vae(result.model_dir)
+    assert isinstance(model, StackedMelodyVAE) and model.config.bars == 4
+    torch.manual_seed(0)  # the seed training started from
+    fresh = StackedMelodyVAE(model.config).state_dict()
+    assert not torch.equal(weights["to_code.weight"], fresh["to_code.weight"])
+
+    # every generating function takes it as it takes a flat model
+    assert sample(model, n=2, seed=0).shape == (2, 64)
+    a, b = melody_windows(2, 64, seed=7)
+    path = interpolate(model, a, b, steps=3)
+    assert path.shape == (3, 64)
+    assert vary(model, a, amount=0.5, n=2, seed=0).shape == (2, 64)
+    assert continue_melody(model, a[:32], bars=2, seed=0).shape == (1, 64)
+    scores = reconstruction_accuracy(model, load_dataset(cache).windows(4, "train"))
+    assert 0.0 <= scores["recon_acc_sampled"] <= 1.0
+
+    # fine-tuning goes on from a stacked model; a flat one is refused in words
+    tuned = train_stacked_vae(
+        cache, tmp_path / "tuned", config, init=result.model_dir, progress=False
+    )
+    assert load_melody_vae(tuned.model_dir).config == model.config
+    with pytest.raises(BadInputFile, match="melody-vae"):
+        train_stacked_vae(cache, tmp_path / "bad", config, init=tmp_path / "short", progress=False)
+
+
+def test_the_posterior_table_holds_every_key_and_the_means_of_the_segments():
+    model = tiny_model()
+    windows = torch.from_numpy(melody_windows(5, 64, seed=3))
+    table = segment_posterior_table(model, windows, transpose_max=2, progress=False)
+    assert table.shape == (5, 5, 2, 2 * TINY.z_dim)
+    mu, logvar = model.segment_posteriors(windows)
+    assert torch.allclose(table[:, 2], torch.cat([mu, logvar], -1))  # the middle key: as is
+    assert not torch.allclose(table[:, 0], table[:, 2])
+
+
+def test_loading_refuses_a_model_that_is_not_a_melody_model(tmp_path):
+    from museforge.image.style.fast import TransformNet
+
+    TransformNet().save_pretrained(tmp_path / "style")
+    with pytest.raises(BadInputFile, match="not a melody model"):
+        load_melody_vae(tmp_path / "style")
