@@ -1,19 +1,46 @@
-"""``museforge image gan``: train a DCGAN or StyleGAN2 on a folder of images, and sample it."""
+"""``museforge image gan``: train a DCGAN or StyleGAN2 on a folder of images, sample it, mix
+styles, interpolate, vary, project a picture into it, and measure it."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
 app = typer.Typer(
     help="GANs: train a DCGAN or a StyleGAN2 with adaptive augmentation (ADA) on your own "
-    "images, then sample new ones.",
+    "images, then sample new ones, mix their styles, walk between them, vary them, find a "
+    "picture in the model, and measure it.",
     no_args_is_help=True,
 )
+
+SEED_MAX = 2**63 - 1  # torch seeds generators with up to 64 bits; variations add to the seed
+MAX_SEEDS = 64
+
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="A model folder from `image gan train`.")
+]
+TruncationOpt = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=2.0,
+        help="StyleGAN's truncation psi: below 1 more typical images, less variety; "
+        "0 the average image.",
+    ),
+]
+OutDirOpt = Annotated[
+    Path, typer.Option("--out", "-o", help="Folder for the images (made if missing).")
+]
 
 
 @app.command("train")
@@ -148,34 +175,21 @@ def _cache_for(source: str, out: Path, res: int) -> Path:
 
 @app.command("sample")
 def sample_cmd(
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="A model folder from `image gan train`.")
-    ],
+    model: ModelOpt,
     n: Annotated[int, typer.Option("--n", min=1, max=1024, help="How many images.")] = 16,
     seed: Annotated[
         int, typer.Option(min=0, help="Seed of the latents: the same seed, the same images.")
     ] = 0,
-    truncation: Annotated[
-        float,
-        typer.Option(
-            min=0.0,
-            max=2.0,
-            help="StyleGAN's truncation psi: below 1 more typical images, less variety; "
-            "0 the average image.",
-        ),
-    ] = 1.0,
+    truncation: TruncationOpt = 1.0,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for grid.png and one PNG per image.")
     ] = Path("museforge-out/gan-samples"),
 ) -> None:
     """Draw N new images from a trained GAN; each is kept in the store with its seed."""
-    from PIL import Image
-
     from museforge.core.checkpoints import model_id
     from museforge.core.store import Store
     from museforge.errors import make_out_dir
     from museforge.image.gan.generate import grid, load_gan, sample
-    from museforge.image.results import keep_image
 
     gan, mid = load_gan(model), model_id(model)
     images = sample(gan, n, seed, truncation)
@@ -183,26 +197,341 @@ def sample_cmd(
     params = {"command": "gan sample", "n": n, "seed": seed, "truncation_psi": truncation}
     width = len(str(n - 1))
     with Store() as store:
-        files = []
-        for i, image in enumerate(images):
-            path = out / f"sample-s{seed}-{i:0{width}d}.png"
-            keep_image(
-                Image.fromarray(image, "RGB"),
-                path,
-                {},
-                params=params | {"index": i},
-                seed=seed,
-                model_id=mid,
-                store=store,
-            )
-            files.append(str(path))
-        grid_id = keep_image(
-            grid(images),
-            out / "grid.png",
-            {"sample": files},
-            params=params,
-            seed=seed,
-            model_id=mid,
-            store=store,
-        )
+        keep = partial(_keep, params=params, seed=seed, model_id=mid, store=store)
+        files = [str(out / f"sample-s{seed}-{i:0{width}d}.png") for i in range(n)]
+        for i, (image, path) in enumerate(zip(images, files, strict=True)):
+            keep(image, path, index=i)
+        grid_id = keep(grid(images), out / "grid.png", {"sample": files})
     Console().print(f"[green]{n} images[/green] in {out}; grid.png [dim]{grid_id[:12]}[/dim]")
+
+
+@app.command("mix")
+def mix_cmd(
+    model: ModelOpt,
+    coarse: Annotated[
+        str,
+        typer.Option(
+            help="Seeds of the rows, comma-separated (e.g. 1,2,3): each gives the coarse "
+            "styles (pose, shape) of its row."
+        ),
+    ],
+    fine: Annotated[
+        str,
+        typer.Option(
+            help="Seeds of the columns, comma-separated: each gives the finer styles "
+            "(colours, detail) of its column."
+        ),
+    ],
+    out: OutDirOpt,
+    crossover: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="The first layer taken from the fine seed (default: the first above "
+            "8 x 8 px); 0 gives the fine seed's image.",
+        ),
+    ] = None,
+    truncation: TruncationOpt = 1.0,
+) -> None:
+    """StyleGAN style mixing: each row's pose and shape in each column's colours and detail."""
+    from museforge.core.checkpoints import model_id
+    from museforge.core.store import Store
+    from museforge.errors import make_out_dir
+    from museforge.image.gan.explore import coarse_crossover, mix_grid
+    from museforge.image.gan.generate import grid, load_gan
+
+    rows, cols = _parse_seeds(coarse, "--coarse"), _parse_seeds(fine, "--fine")
+    gan, mid = load_gan(model), model_id(model)
+    cells = mix_grid(gan, rows, cols, crossover, truncation)
+    crossover = coarse_crossover(gan) if crossover is None else crossover
+    out = make_out_dir(out)
+    params = {
+        "command": "gan mix",
+        "coarse": rows,
+        "fine": cols,
+        "crossover": crossover,
+        "truncation_psi": truncation,
+    }
+    coarse_files = [str(out / f"coarse-s{seed}.png") for seed in rows]
+    fine_files = [str(out / f"fine-s{seed}.png") for seed in cols]
+    mixes = [str(out / f"mix-s{a}-s{b}.png") for a in rows for b in cols]
+    with Store() as store:
+        keep = partial(_keep, params=params, model_id=mid, store=store)
+        for i, (seed, path) in enumerate(zip(rows, coarse_files, strict=True)):
+            keep(cells[i + 1, 0], path, seed=seed)
+        for j, (seed, path) in enumerate(zip(cols, fine_files, strict=True)):
+            keep(cells[0, j + 1], path, seed=seed)
+        for k, path in enumerate(mixes):
+            i, j = divmod(k, len(cols))
+            parents = {"coarse": [coarse_files[i]], "fine": [fine_files[j]]}
+            keep(cells[i + 1, j + 1], path, parents, seed=rows[i])
+        sheet = grid(cells.reshape(-1, *cells.shape[2:]), cols=len(cols) + 1)
+        inputs = {"coarse": coarse_files, "fine": fine_files, "mix": mixes}
+        grid_id = keep(sheet, out / "grid.png", inputs, seed=rows[0])
+    Console().print(
+        f"[green]{len(mixes)} mixes[/green] from layer {crossover} in {out}; "
+        f"grid.png [dim]{grid_id[:12]}[/dim]"
+    )
+
+
+@app.command("interpolate")
+def interpolate_cmd(
+    model: ModelOpt,
+    seeds: Annotated[
+        str,
+        typer.Option(
+            help="Seeds to walk through, comma-separated (e.g. 1,2,3); end with the first "
+            "again for a seamless loop."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The animated GIF to write.")],
+    frames: Annotated[
+        int, typer.Option(min=2, max=1000, help="Frames from each seed to the next.")
+    ] = 24,
+    duration: Annotated[
+        int, typer.Option(min=20, max=10_000, help="Milliseconds each frame is shown.")
+    ] = 80,
+    truncation: TruncationOpt = 1.0,
+) -> None:
+    """An animated GIF that walks from seed to seed through the latent space, looping."""
+    from museforge.core.checkpoints import model_id
+    from museforge.image.gan.explore import interpolate, save_gif
+    from museforge.image.gan.generate import load_gan
+    from museforge.image.results import keep_file
+
+    walk = _parse_seeds(seeds, "--seeds", at_least=2)
+    if out.suffix.lower() != ".gif" or out.is_dir():
+        raise typer.BadParameter(f"{out}: give a file name ending in .gif", param_hint="--out")
+    gan, mid = load_gan(model), model_id(model)
+    images = interpolate(gan, walk, frames, truncation)
+    save_gif(images, out, duration)
+    params = {
+        "command": "gan interpolate",
+        "seeds": walk,
+        "frames": frames,
+        "duration_ms": duration,
+        "truncation_psi": truncation,
+    }
+    artifact = keep_file(out, {}, params=params, seed=walk[0], model_id=mid)
+    Console().print(f"[green]{len(images)} frames[/green] in {out} [dim]{artifact[:12]}[/dim]")
+
+
+@app.command("vary")
+def vary_cmd(
+    model: ModelOpt,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="The seed whose image to vary.")],
+    out: OutDirOpt,
+    amount: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="How far from the image: 0 gives it again, 1 the images of the next seeds.",
+        ),
+    ] = 0.3,
+    n: Annotated[int, typer.Option("--n", min=1, max=256, help="How many variations.")] = 8,
+    truncation: TruncationOpt = 1.0,
+) -> None:
+    """Variations of one seed's image: its latent moved part of the way towards others."""
+    from museforge.core.checkpoints import model_id
+    from museforge.core.store import Store
+    from museforge.errors import make_out_dir
+    from museforge.image.gan.explore import render, seed_latents, vary_latent
+    from museforge.image.gan.generate import load_gan
+
+    gan, mid = load_gan(model), model_id(model)
+    latent = seed_latents(gan, [seed], truncation)
+    original = render(gan, latent)[0]
+    images = vary_latent(gan, latent, amount, n, seed, truncation)
+    params = {"command": "gan vary", "amount": amount, "truncation_psi": truncation}
+    out = make_out_dir(out)
+    with Store() as store:
+        keep = partial(_keep, params=params, seed=seed, model_id=mid, store=store)
+        source = str(out / f"seed-s{seed}.png")
+        keep(original, source)
+        _keep_variations(keep, original, images, out / f"variation-s{seed}", source)
+    Console().print(f"[green]{n} variations[/green] of seed {seed} in {out}")
+
+
+@app.command("project")
+def project_cmd(
+    image: Annotated[
+        str,
+        typer.Argument(
+            help="The picture to find in the model: a PNG, JPEG or WebP file, or a sample "
+            "such as skimage:astronaut; its centre square is used."
+        ),
+    ],
+    model: ModelOpt,
+    out: OutDirOpt,
+    steps: Annotated[int, typer.Option(min=1, max=100_000, help="Adam steps on the latent.")] = 300,
+    seed: Annotated[
+        int,
+        typer.Option(
+            min=0, max=SEED_MAX, help="Seed of the candidate starts and of the variations."
+        ),
+    ] = 0,
+    vary: Annotated[
+        int, typer.Option(min=0, max=256, help="Also write this many variations of the result.")
+    ] = 0,
+    amount: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="How far the variations stray: 0 not at all, 1 all the way."
+        ),
+    ] = 0.3,
+) -> None:
+    """Find IMAGE in the model (GAN inversion): the closest image it makes, and its PSNR."""
+    import math
+
+    from museforge.core.checkpoints import model_id
+    from museforge.core.store import Store
+    from museforge.errors import make_out_dir
+    from museforge.image.gan.explore import project, vary_latent
+    from museforge.image.gan.generate import load_gan
+    from museforge.image.io import open_image
+
+    picture = open_image(image)
+    gan, mid = load_gan(model), model_id(model)
+    found = project(gan, picture, steps, seed, progress=True)
+    variations = vary_latent(gan, found.latent, amount, vary, seed) if vary else None
+    exact = math.isinf(found.psnr)  # JSON (and so PostgreSQL) has no infinity: null stands for it
+    params = {
+        "command": "gan project",
+        "steps": steps,
+        "psnr_db": None if exact else round(found.psnr, 2),
+    }
+    out = make_out_dir(out)
+    with Store() as store:
+        keep = partial(_keep, params=params, seed=seed, model_id=mid, store=store)
+        keep(found.target, out / "target.png", {"target": [image]})
+        rebuilt = str(out / "projection.png")
+        keep(found.image, rebuilt, {"target": [image]})
+        if variations is not None:
+            keep = partial(keep, params=params | {"amount": amount})
+            _keep_variations(keep, found.image, variations, out / "variation", rebuilt)
+    Console().print(f"[green]PSNR {found.psnr:.1f} dB[/green] after {steps} steps, in {out}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: ModelOpt,
+    data: Annotated[
+        str,
+        typer.Option(
+            help="The images the model learnt from: a folder, an image cache (.npz) at the "
+            "model's size, or skimage:lfw_subset."
+        ),
+    ],
+    samples: Annotated[
+        int, typer.Option(min=2, max=100_000, help="Samples to draw and measure.")
+    ] = 500,
+    seed: Annotated[
+        int, typer.Option(min=0, max=SEED_MAX, help="Seed of the samples and the measures.")
+    ] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Measure a GAN against its data: sliced Wasserstein distance, MS-SSIM, copying."""
+    import json
+    import time
+
+    from museforge.core.checkpoints import model_id
+    from museforge.image.gan.explore import evaluate
+    from museforge.image.gan.generate import load_gan
+
+    _check_source(data)
+    gan, mid = load_gan(model), model_id(model)
+    started = time.perf_counter()
+    report = {"model": mid, "data": data} | evaluate(gan, data, samples, seed, progress=True)
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    _print_evaluation(report, Console())
+
+
+def _parse_seeds(text: str, option: str, at_least: int = 1) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r}: give whole numbers separated by commas, e.g. 1,2,3", param_hint=option
+        ) from None
+    if not all(0 <= seed <= SEED_MAX for seed in seeds):
+        raise typer.BadParameter(f"seeds lie in 0..{SEED_MAX}", param_hint=option)
+    if not at_least <= len(seeds) <= MAX_SEEDS:
+        raise typer.BadParameter(
+            f"give {at_least} to {MAX_SEEDS} seeds, not {len(seeds)}", param_hint=option
+        )
+    return seeds
+
+
+def _keep(
+    pixels: np.ndarray | Image.Image,
+    path: str | Path,
+    inputs: dict[str, list[str]] | None = None,
+    *,
+    params: dict[str, Any],
+    index: int | None = None,
+    **record: Any,
+) -> str:
+    """Write uint8 pixels ``[H, W, 3]`` (or an image) as a PNG kept in the store, with
+    ``inputs`` as parents and ``index`` added to ``params``; ``record`` holds ``keep_image``'s
+    ``seed``, ``model_id`` and ``store``. Returns the artifact id."""
+    from PIL import Image
+
+    from museforge.image.results import keep_image
+
+    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels, "RGB")
+    params = params if index is None else params | {"index": index}
+    return keep_image(image, path, inputs or {}, params=params, **record)
+
+
+def _keep_variations(
+    keep: Callable[..., str],
+    source_pixels: np.ndarray,
+    images: np.ndarray,
+    stem: Path,
+    source: str,
+) -> None:
+    """Each variation as ``<stem>-<i>.png``, a child of the file ``source``, then grid.png
+    of the source followed by them all."""
+    import numpy as np
+
+    from museforge.image.gan.generate import grid
+
+    width = len(str(len(images) - 1))
+    files = [str(stem.with_name(f"{stem.name}-{i:0{width}d}.png")) for i in range(len(images))]
+    for i, (image, path) in enumerate(zip(images, files, strict=True)):
+        keep(image, path, {"variation-of": [source]}, index=i)
+    sheet = grid(np.concatenate([source_pixels[None], images]))
+    keep(sheet, stem.parent / "grid.png", {"source": [source], "variation": files})
+
+
+def _print_evaluation(report: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{report['model']}: {report['samples']} samples, {report['real_images']} real images"
+    )
+    for column in ("measure", "samples", "real images", "reads"):
+        table.add_column(column, justify="left" if column in ("measure", "reads") else "right")
+    table.add_row(
+        "SWD x 10^3",
+        f"{report['swd']:.1f}",
+        f"{report['swd_floor']:.1f}",
+        f"lower is better; real images set the floor ({report['swd_images']} a side)",
+    )
+    for level, value in report["swd_levels"].items():
+        floor = report["swd_floor_levels"][level]
+        table.add_row(f"  at {level}", f"{value:.1f}", f"{floor:.1f}", "")
+    table.add_row(
+        "MS-SSIM",
+        f"{report['ms_ssim']:.3f}",
+        f"{report['ms_ssim_real']:.3f}",
+        "well above the real images': samples too alike",
+    )
+    table.add_row(
+        "nearest-neighbour ratio", f"{report['nn_ratio']:.2f}", "1", "near 0: copies of the data"
+    )
+    console.print(table)

@@ -231,6 +231,12 @@ def _decode(source: Path | Image.Image) -> Image.Image | None:
         return None
 
 
+def centre_square(img: Image.Image, res: int) -> Image.Image:
+    """The centre square of ``img`` resized to ``res`` x ``res``, as a cache without face
+    crops holds it."""
+    return _crop_square(img, _centre_square(img), res)
+
+
 def _centre_square(img: Image.Image) -> tuple[float, float, float, float]:
     side = min(img.size)
     left, top = (img.width - side) / 2, (img.height - side) / 2

@@ -1,4 +1,4 @@
-"""Image results into files and the store: a PNG written whole, its inputs as parents."""
+"""Image results into files and the store: a file written whole, its inputs as parents."""
 
 from __future__ import annotations
 
@@ -29,6 +29,19 @@ def keep_image(
     ``skimage:NAME``); each is stored too and linked as an ``input`` parent.
     """
     out = save_png(image, out)
+    return keep_file(out, inputs, params=params, seed=seed, model_id=model_id, store=store)
+
+
+def keep_file(
+    path: str | Path,
+    inputs: dict[str, list[str]],
+    *,
+    params: dict[str, Any],
+    seed: int,
+    model_id: str,
+    store: Store | None = None,
+) -> str:
+    """Record an image file already written (a PNG, an animated GIF) as ``keep_image`` does."""
     with Store() if store is None else nullcontext(store) as kept:
         parents = []
         for role, sources in inputs.items():
@@ -37,6 +50,6 @@ def keep_image(
                 parent = kept.add_file(resolve_source(source), kind="image", note=note)
                 parents.append((parent.id, "input"))
         artifact = kept.add_file(
-            out, kind="image", params=params, seed=seed, model_id=model_id, parents=parents
+            path, kind="image", params=params, seed=seed, model_id=model_id, parents=parents
         )
     return artifact.id

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from museforge.core.latent import slerp
 from museforge.errors import UserError
 from museforge.music.attributes import ATTRIBUTES, attribute
 from museforge.music.melody import NUM_CLASSES
@@ -146,22 +147,6 @@ def continue_melody(
         new = model.decode(z, length, temperature, generator, prefix=prefix)[0, keep:]
         melody = np.concatenate([melody, new.numpy()])
     return melody[None, :].astype(np.int64)
-
-
-def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Spherical interpolation between codes a and b, row by row; t broadcasts over rows.
-
-    Codes from N(0, I) lie near a sphere; slerp stays near it where a straight line
-    would pass through the unlikely centre (White 2016, used by MusicVAE).
-    """
-    cos = F.cosine_similarity(a, b, dim=-1).clamp(-1.0, 1.0)
-    omega = torch.arccos(cos)[:, None]
-    t = torch.as_tensor(t, dtype=a.dtype).reshape(-1, 1)
-    sin = torch.sin(omega)
-    near = sin.abs() < 1e-6  # (anti)parallel codes: slerp becomes a straight line
-    safe = torch.where(near, torch.ones_like(sin), sin)
-    curved = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / safe
-    return torch.where(near, (1 - t) * a + t * b, curved)
 
 
 # --- attribute vectors -----------------------------------------------------------------

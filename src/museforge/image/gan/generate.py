@@ -9,11 +9,14 @@ gives the same bytes every time.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from torch import Tensor
 
 from museforge.core.checkpoints import read_config, resolve_model_dir
 from museforge.errors import BadInputFile, UserError
@@ -47,15 +50,11 @@ def sample(model: DCGAN | StyleGAN, n: int, seed: int, truncation_psi: float = 1
     """
     if n < 1:
         raise UserError(f"n must be at least 1, got {n}")
-    if isinstance(model, DCGAN) and truncation_psi != 1.0:
-        raise UserError("truncation works on StyleGAN's w; a DCGAN samples with psi 1 only")
-    config = model.config
-    z = torch.randn(n, config.z_dim, generator=torch.Generator().manual_seed(seed))
-    labels = torch.arange(n) % config.num_classes if config.num_classes else None
+    check_truncation(model, truncation_psi)
+    z = torch.randn(n, model.config.z_dim, generator=torch.Generator().manual_seed(seed))
+    labels = class_labels(model, n)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()  # DCGAN's batch norm: running statistics, so an image depends on its z only
-    try:
+    with eval_mode(model):
         chunks = []
         for start in range(0, n, CHUNK):
             part = slice(start, start + CHUNK)
@@ -65,10 +64,36 @@ def sample(model: DCGAN | StyleGAN, n: int, seed: int, truncation_psi: float = 1
                 images = model.generate(z_part, y_part, truncation_psi=truncation_psi)
             else:
                 images = model.generate(z_part, y_part)
-            chunks.append(images.clamp(-1.0, 1.0).cpu())
+            chunks.append(images.cpu())
+    return to_pixels(torch.cat(chunks))
+
+
+def check_truncation(model: DCGAN | StyleGAN, truncation_psi: float) -> None:
+    if isinstance(model, DCGAN) and truncation_psi != 1.0:
+        raise UserError("truncation works on StyleGAN's w; a DCGAN samples with psi 1 only")
+
+
+def class_labels(model: DCGAN | StyleGAN, n: int) -> Tensor | None:
+    """Labels 0, 1, 2, ... in turn for a conditional model; None for an unconditional one."""
+    num_classes = model.config.num_classes
+    return torch.arange(n) % num_classes if num_classes else None
+
+
+@contextmanager
+def eval_mode(model: DCGAN | StyleGAN) -> Iterator[None]:
+    """DCGAN's batch norm on its running statistics, so an image depends on its z only;
+    the model's mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
     finally:
         model.train(was_training)
-    pixels = ((torch.cat(chunks) + 1.0) * 127.5).round().to(torch.uint8)
+
+
+def to_pixels(images: Tensor) -> np.ndarray:
+    """Images ``[N, 3, H, W]`` in -1..1 as uint8 ``[N, H, W, 3]``."""
+    pixels = ((images.detach().cpu().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
     return pixels.permute(0, 2, 3, 1).contiguous().numpy()
 
 
