@@ -170,3 +170,56 @@ def test_mirror_batch_flips_about_half_and_repeats_for_a_seed():
     flipped = (first != x).flatten(1).any(dim=1)
     assert torch.equal(first[flipped], x[flipped].flip(-1))
     assert 16 <= int(flipped.sum()) <= 48
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width x height pixels, with one empty row of data: what a
+    decompression bomb looks like before it is decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    data = zlib.compress(b"\x00" + b"\x00" * 16)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def _bad_images(folder: Path) -> list[str]:
+    """A truncated JPEG, a 30000 x 30000 PNG and a 1 x 1 image; their names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    whole = folder / "whole.jpg"
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(whole, quality=90)
+    (folder / "truncated.jpg").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    whole.unlink()
+    _png_header_only(folder / "huge.png", 30000, 30000)
+    Image.new("RGB", (1, 1), (0, 0, 0)).save(folder / "dot.png")
+    return ["truncated.jpg", "huge.png", "dot.png"]
+
+
+def test_truncated_huge_and_tiny_images_are_skipped_by_name(tmp_path, caplog):
+    names = _bad_images(tmp_path / "src")
+    write_png(tmp_path / "src" / "good.png", (9, 9, 9))
+    with caplog.at_level(logging.WARNING):
+        out = build_image_dataset(tmp_path / "src", tmp_path / "a.npz", 32, progress=False)
+    assert len(load_image_dataset(out)) == 1
+    for name, words in zip(names, ["not a readable image", "too large", "too small"], strict=True):
+        assert any(name in r.message and words in r.message for r in caplog.records), name
+
+
+def test_train_on_nothing_usable_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    from museforge.cli import run
+
+    monkeypatch.setenv("MUSEFORGE_HOME", str(tmp_path / "home"))
+    _bad_images(tmp_path / "src")
+    out = tmp_path / "run"
+    assert run(["image", "gan", "train", str(tmp_path / "src"), "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == f"error: {tmp_path / 'src'}: none of its 3 images could be read"
+    assert not out.exists()

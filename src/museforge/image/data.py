@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 CACHE_FORMAT = "museforge-images/1"
 RESOLUTIONS = (32, 64, 128, 256)
+MIN_SIDE = 8  # pixels: a smaller picture, blown up to 32 px, is a few flat squares
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 LFW_SOURCE = f"{SAMPLE_PREFIX}lfw_subset"
 LFW_FACES = 100  # lfw_subset.npy holds 100 faces, then 100 crops that are not faces
@@ -225,10 +226,19 @@ def _decode(source: Path | Image.Image) -> Image.Image | None:
     if isinstance(source, Image.Image):
         return source
     try:
-        return open_image(source)
+        img = open_image(source)
     except UserError as err:  # the message starts with the file's path
         log.warning("skipped %s", err)
         return None
+    if min(img.size) < MIN_SIDE:
+        log.warning(
+            "skipped %s: is %d x %d pixels, too small to learn from (at least %d a side)",
+            source,
+            *img.size,
+            MIN_SIDE,
+        )
+        return None
+    return img
 
 
 def centre_square(img: Image.Image, res: int) -> Image.Image:
