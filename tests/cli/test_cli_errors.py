@@ -102,6 +102,8 @@ MISSING_CASES: dict[str, tuple[list[str], str]] = {
     "store list": (["store", "list", "--kind", "melody", MISSING], "unexpected extra argument"),
     "store rate": (["store", "rate", "abcd1234", "3"], "abcd1234"),
     "store show": (["store", "show", "abcd1234"], "abcd1234"),
+    "story grammars": (["story", "grammars", MISSING], "unexpected extra argument"),
+    "story premise": (["story", "premise", "--grammar", MISSING], "missing"),
 }
 
 # command path -> (arguments with a bad value, words the error must contain)
@@ -215,6 +217,8 @@ BAD_VALUE_CASES: dict[str, tuple[list[str], str]] = {
     "store list": (["store", "list", "--limit", "-3"], "--limit"),
     "store rate": (["store", "rate", "abcd1234", "very good"], "score"),
     "store show": (["store", "show", "not-hex!"], "hex"),
+    "story grammars": (["story", "grammars", "--json=maybe"], "--json"),
+    "story premise": (["story", "premise", "--n", "0"], "--n"),
 }
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import typer
 from typer.main import get_command
 
-from museforge.cli import demo, doctor, image, music, store
+from museforge.cli import demo, doctor, image, music, store, story
 from museforge.errors import UserError
 
 try:  # typer vendors click; the class that means "no arguments, show the help"
@@ -36,6 +36,7 @@ app.command("demo")(demo.demo)
 app.add_typer(store.app, name="store")
 app.add_typer(music.app, name="music")
 app.add_typer(image.app, name="image")
+app.add_typer(story.app, name="story")
 
 
 # The command line being run, recorded in what it makes (a trained model's config).
