@@ -89,7 +89,7 @@ def test_demo_writes_gallery(tmp_path, capsys):
     page = (out / "index.html").read_text()
     assert "<html" in page and "museforge demo" in page
     assert "torch threads" in page
-    assert page.count("<audio") == 9 and "melody-2bar@" in page
+    assert page.count("<audio") == 10 and "melody-2bar@" in page and "melody-16bar@" in page
 
 
 def test_unexpected_subcommand_is_one_line_error(capsys):

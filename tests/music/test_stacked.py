@@ -111,6 +111,8 @@ def test_training_fits_the_top_level_only_and_the_result_loads_and_generates(tmp
     torch.manual_seed(0)  # the seed training started from
     fresh = StackedMelodyVAE(model.config).state_dict()
     assert not torch.equal(weights["to_code.weight"], fresh["to_code.weight"])
+    assert not torch.equal(weights["prior_scale"], torch.eye(8))  # fitted after training
+    assert json.loads((result.model_dir / "config.json").read_text())["steps"] == 4
 
     # every generating function takes it as it takes a flat model
     assert sample(model, n=2, seed=0).shape == (2, 64)
@@ -147,3 +149,25 @@ def test_loading_refuses_a_model_that_is_not_a_melody_model(tmp_path):
     TransformNet().save_pretrained(tmp_path / "style")
     with pytest.raises(BadInputFile, match="not a melody model"):
         load_melody_vae(tmp_path / "style")
+
+
+def test_the_fitted_prior_draws_codes_with_the_mean_and_spread_of_real_ones():
+    model = tiny_model()
+    windows = torch.from_numpy(melody_windows(400, 64, seed=5))
+    codes = model.encode(windows)[0].detach().double()
+    mean, cov = codes.mean(0), torch.cov(codes.T)
+
+    def error(drawn: torch.Tensor) -> tuple[float, float]:
+        drawn = drawn.double()
+        return (
+            float((drawn.mean(0) - mean).norm() / mean.norm()),
+            float((torch.cov(drawn.T) - cov).norm() / cov.norm()),
+        )
+
+    unfitted = error(model.draw_codes(20_000, torch.Generator().manual_seed(0)))
+    model.fit_prior(windows)
+    fitted = error(model.draw_codes(20_000, torch.Generator().manual_seed(0)))
+    assert unfitted[1] > 1.0  # N(0, I) is far wider than these codes
+    assert fitted[0] < 0.05 and fitted[1] < 0.05
+    again = model.draw_codes(5, torch.Generator().manual_seed(1))
+    assert torch.equal(again, model.draw_codes(5, torch.Generator().manual_seed(1)))

@@ -226,7 +226,7 @@ def sample_cmd(
         raise typer.BadParameter("must be 2 or 16", param_hint="--bars")
     amounts, formats = _parse_attrs(attr), _formats(fmt)
     vae, mid = _load(model, bars)
-    z = torch.randn(n, vae.config.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = vae.draw_codes(n, torch.Generator().manual_seed(seed))
     events = decode(vae, apply_attributes(vae, z, amounts), seed=seed, temperature=temperature)
     params = {"command": "sample", "temperature": temperature, "attributes": amounts}
     _keep(

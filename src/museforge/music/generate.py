@@ -35,7 +35,7 @@ def sample(
     """``n`` new melodies decoded from codes z ~ N(0, I); 0.5 is MusicVAE's temperature."""
     _check_positive(n=n)
     generator = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, model.config.z_dim, generator=generator)
+    z = model.draw_codes(n, generator)
     return decode(model, z, seed=seed, temperature=temperature, steps=steps)
 
 
@@ -111,7 +111,7 @@ def vary(
         raise UserError(f"amount must be between 0 and 1, got {amount}")
     _check_positive(n=n)
     z = encode_mean(model, events)[:1]
-    noise = torch.randn(n, model.config.z_dim, generator=torch.Generator().manual_seed(seed))
+    noise = model.draw_codes(n, torch.Generator().manual_seed(seed))
     return decode(model, slerp(z, noise, torch.tensor(amount)), seed=seed, temperature=temperature)
 
 
@@ -241,7 +241,7 @@ def _check_positive(**values: int) -> None:
 @torch.no_grad()
 def _code_for_prefix(model: MelodyVAE, prefix: Tensor, generator: torch.Generator) -> Tensor:
     """Of PREFIX_CANDIDATES codes drawn from the prior, the one that makes ``prefix`` likeliest."""
-    z = torch.randn(PREFIX_CANDIDATES, model.config.z_dim, generator=generator)
+    z = model.draw_codes(PREFIX_CANDIDATES, generator)
     x = prefix[None, :].expand(PREFIX_CANDIDATES, -1)
     log_p = -F.cross_entropy(model(x, z).transpose(1, 2), x, reduction="none").sum(dim=1)
     return z[log_p.argmax()][None, :]

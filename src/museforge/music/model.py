@@ -80,6 +80,10 @@ class MelodyVAE(nn.Module, Pretrained):
         """The length of the windows the model was trained on."""
         return self.config.bars * self.config.steps_per_bar
 
+    def draw_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` codes from the prior N(0, I): [n, z_dim]."""
+        return torch.randn(n, self.config.z_dim, generator=generator)
+
     # --- q(z|x) -------------------------------------------------------------------------
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:

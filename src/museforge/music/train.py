@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from museforge.core.checkpoints import read_config
 from museforge.core.progress import track
 from museforge.core.training import TrainConfig, TrainResult, train, unwrap
 from museforge.errors import UserError
@@ -340,7 +341,7 @@ def train_stacked_vae(
         seed=config.seed,
     )
     table = segment_posterior_table(model, windows, config.transpose, progress)
-    return train(
+    result = train(
         model,
         table,
         stacked_loss(config),
@@ -351,3 +352,10 @@ def train_stacked_vae(
         command=command,
         on_checkpoint=evaluate,
     )
+    # The exported model draws its codes where the training melodies' codes lie.
+    model.eval().fit_prior(windows)
+    record = read_config(result.model_dir)
+    facts = {k: v for k, v in record.items() if k not in ("model_type", "config")}
+    facts.pop("museforge_version", None)
+    model.save_pretrained(result.model_dir, extra=facts)
+    return result
