@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 from skimage import data as skimage_data
+from test_gan_explore import png_claiming_size
 
 from museforge.errors import BadInputFile, UserError
 from museforge.image.data import (
@@ -172,25 +173,6 @@ def test_mirror_batch_flips_about_half_and_repeats_for_a_seed():
     assert 16 <= int(flipped.sum()) <= 48
 
 
-def _png_header_only(path: Path, width: int, height: int) -> Path:
-    """A PNG whose header claims width x height pixels, with one empty row of data: what a
-    decompression bomb looks like before it is decoded."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
-    data = zlib.compress(b"\x00" + b"\x00" * 16)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
-    )
-    return path
-
-
 def _bad_images(folder: Path) -> list[str]:
     """A truncated JPEG, a 30000 x 30000 PNG and a 1 x 1 image; their names."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -198,7 +180,7 @@ def _bad_images(folder: Path) -> list[str]:
     Image.new("RGB", (64, 64), (200, 30, 30)).save(whole, quality=90)
     (folder / "truncated.jpg").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     whole.unlink()
-    _png_header_only(folder / "huge.png", 30000, 30000)
+    png_claiming_size(folder / "huge.png", 30000, 30000)
     Image.new("RGB", (1, 1), (0, 0, 0)).save(folder / "dot.png")
     return ["truncated.jpg", "huge.png", "dot.png"]
 

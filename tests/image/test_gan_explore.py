@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_gan_train import TINY_MODELS
 
 from museforge.cli import run
 from museforge.core.store import Store
 from museforge.errors import UserError
 from museforge.image.data import build_image_dataset, load_image_dataset
-from museforge.image.gan.dcgan import DCGAN, DCGANConfig
+from museforge.image.gan.dcgan import DCGAN
 from museforge.image.gan.explore import (
     evaluate,
     evaluate_images,
@@ -34,14 +35,7 @@ from museforge.image.gan.explore import (
     vary,
 )
 from museforge.image.gan.generate import sample
-from museforge.image.gan.stylegan import StyleGAN, StyleGANConfig
-
-TINY_MODELS = {
-    "dcgan": DCGANConfig(res=32, z_dim=16, width=4),
-    "stylegan": StyleGANConfig(
-        res=32, z_dim=16, w_dim=16, mapping_layers=2, channel_base=512, channel_max=32
-    ),
-}
+from museforge.image.gan.stylegan import StyleGAN
 
 
 def tiny(arch: str) -> DCGAN | StyleGAN:
@@ -178,7 +172,7 @@ def test_projection_of_a_dcgan_moves_z_towards_the_target():
     assert math.isfinite(found.psnr) and found.psnr > 30.0
 
 
-def _png_claiming_size(path: Path, width: int, height: int) -> Path:
+def png_claiming_size(path: Path, width: int, height: int) -> Path:
     """A PNG whose header claims ``width`` x ``height`` pixels over a few bytes of data."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -202,7 +196,7 @@ def test_projection_reads_pictures_safely_and_crops_them_to_the_model(tmp_path):
     with pytest.raises(UserError, match="corrupt.png"):
         project(model, corrupt, steps=1)
     with pytest.raises(UserError, match="too large|limit"):
-        project(model, _png_claiming_size(tmp_path / "bomb.png", 50_000, 50_000), steps=1)
+        project(model, png_claiming_size(tmp_path / "bomb.png", 50_000, 50_000), steps=1)
 
 
 def test_real_images_against_other_real_images_sit_at_the_swd_floor(lfw):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import typing
+from collections.abc import Sequence
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -114,6 +115,22 @@ class Pretrained:
         except RuntimeError as err:
             raise BadInputFile(weights, "does not fit its config.json", str(err)[:300]) from None
         return model.float().to(map_location).eval()
+
+
+def load_model(name_or_path: str | Path, classes: Sequence[type], what: str) -> Any:
+    """A model folder (or shipped name) loaded by the one of ``classes`` (``Pretrained``
+    subclasses) whose ``model_type`` its config names; ``what`` says what was expected,
+    e.g. "a GAN", in the error for any other type."""
+    directory = resolve_model_dir(name_or_path)
+    model_type = read_config(directory)["model_type"]
+    by_type = {cls.model_type: cls for cls in classes}
+    if model_type not in by_type:
+        raise BadInputFile(
+            directory,
+            f"holds a {model_type!r} model, not {what}",
+            f"give a model folder of {' or '.join(by_type)}",
+        )
+    return by_type[model_type].from_pretrained(directory)
 
 
 def shipped_models() -> list[str]:

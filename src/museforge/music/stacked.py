@@ -26,8 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from museforge.core.checkpoints import Pretrained, read_config, resolve_model_dir
-from museforge.errors import BadInputFile
+from museforge.core.checkpoints import Pretrained, load_model
 from museforge.music.attributes import ATTRIBUTES
 from museforge.music.melody import FIRST_NOTE_ON, NO_EVENT
 from museforge.music.model import MelodyVAE, MelodyVAEConfig, _lstm_state
@@ -204,17 +203,6 @@ def split_segments(x: Tensor, length: int) -> Tensor:
     return segments
 
 
-MELODY_CLASSES = {cls.model_type: cls for cls in (MelodyVAE, StackedMelodyVAE)}
-
-
 def load_melody_vae(name_or_path: str | Path) -> MelodyVAE | StackedMelodyVAE:
     """A melody model folder (or shipped name), flat, hierarchical or stacked alike."""
-    directory = resolve_model_dir(name_or_path)
-    model_type = read_config(directory)["model_type"]
-    if model_type not in MELODY_CLASSES:
-        raise BadInputFile(
-            directory,
-            f"holds a {model_type!r} model, not a melody model",
-            f"give a model folder of {' or '.join(MELODY_CLASSES)}",
-        )
-    return MELODY_CLASSES[model_type].from_pretrained(directory)
+    return load_model(name_or_path, (MelodyVAE, StackedMelodyVAE), "a melody model")

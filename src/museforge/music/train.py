@@ -140,17 +140,7 @@ def train_melody_vae(
     Held-out accuracy is appended to ``out_dir/eval.jsonl`` at each checkpoint. ``command``
     is recorded in the checkpoint and the model's config (default: this process's argv).
     """
-    data = load_dataset(dataset_path)
-    windows = torch.from_numpy(data.windows(config.bars, "train"))
-    if len(windows) == 0:
-        raise UserError(
-            f"{dataset_path}: no {config.bars}-bar training windows "
-            "(melodies in 4/4 or 2/4 of at least that length are needed)"
-        )
-    held_out = data.windows(config.bars, "eval")
-    # Windows come tune by tune, collection by collection: take a spread, not the first ones.
-    if len(held_out) > EVAL_WINDOWS:
-        held_out = held_out[np.linspace(0, len(held_out) - 1, EVAL_WINDOWS).astype(int)]
+    windows, held_out = _training_windows(dataset_path, config.bars)
     if init is not None:
         model = MelodyVAE.from_pretrained(init).train()
         if model.config.bars != config.bars:
@@ -165,15 +155,6 @@ def train_melody_vae(
     if freeze_encoder:
         for part in (model.enc_embed, model.encoder, model.to_mu, model.to_logvar):
             part.requires_grad_(False)
-
-    out_dir = Path(out_dir)
-
-    def evaluate(step: int, path: Path) -> None:
-        if len(held_out) == 0:
-            return
-        scores = reconstruction_accuracy(model, held_out)
-        with (out_dir / EVAL_FILE).open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"step": step} | scores) + "\n")
 
     train_config = TrainConfig(
         steps=config.steps,
@@ -196,8 +177,41 @@ def train_melody_vae(
         resume=resume,
         progress=progress,
         command=command,
-        on_checkpoint=evaluate,
+        on_checkpoint=_held_out_scorer(model, held_out, Path(out_dir)),
     )
+
+
+def _training_windows(dataset_path: str | Path, bars: int) -> tuple[Tensor, np.ndarray]:
+    """The training windows of a melody cache, and a spread of its held-out ones."""
+    data = load_dataset(dataset_path)
+    windows = torch.from_numpy(data.windows(bars, "train"))
+    if len(windows) == 0:
+        raise UserError(
+            f"{dataset_path}: no {bars}-bar training windows "
+            "(melodies in 4/4 or 2/4 of at least that length are needed)"
+        )
+    held_out = data.windows(bars, "eval")
+    # Windows come tune by tune, collection by collection: take a spread, not the first ones.
+    if len(held_out) > EVAL_WINDOWS:
+        held_out = held_out[np.linspace(0, len(held_out) - 1, EVAL_WINDOWS).astype(int)]
+    return windows, held_out
+
+
+def _held_out_scorer(
+    model: nn.Module, held_out: np.ndarray, out_dir: Path
+) -> Callable[[int, Path], None]:
+    """A checkpoint callback appending held-out accuracy to ``out_dir/eval.jsonl``."""
+
+    def score(step: int, path: Path) -> None:
+        if len(held_out) == 0:
+            return
+        was_training = model.training
+        scores = reconstruction_accuracy(model.eval(), held_out)
+        model.train(was_training)
+        with (out_dir / EVAL_FILE).open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step} | scores) + "\n")
+
+    return score
 
 
 def _step_seed(seed: int, step: int) -> int:
@@ -289,16 +303,7 @@ def train_stacked_vae(
     stacked model to go on from instead (fine-tuning on a person's tunes); with
     ``freeze_encoder`` only its conductor trains.
     """
-    data = load_dataset(dataset_path)
-    windows = torch.from_numpy(data.windows(config.bars, "train"))
-    if len(windows) == 0:
-        raise UserError(
-            f"{dataset_path}: no {config.bars}-bar training windows "
-            "(melodies in 4/4 or 2/4 of at least that length are needed)"
-        )
-    held_out = data.windows(config.bars, "eval")
-    if len(held_out) > EVAL_WINDOWS:
-        held_out = held_out[np.linspace(0, len(held_out) - 1, EVAL_WINDOWS).astype(int)]
+    windows, held_out = _training_windows(dataset_path, config.bars)
     if init is not None:
         model = StackedMelodyVAE.from_pretrained(init)
         if model.config.bars != config.bars:
@@ -318,17 +323,6 @@ def train_stacked_vae(
         for part in (model.encoder, model.to_mu, model.to_logvar):
             part.requires_grad_(False)
     model.train()
-    out_dir = Path(out_dir)
-
-    def evaluate(step: int, path: Path) -> None:
-        if len(held_out) == 0:
-            return
-        was_training = model.training
-        scores = reconstruction_accuracy(model.eval(), held_out)
-        model.train(was_training)
-        with (out_dir / EVAL_FILE).open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"step": step} | scores) + "\n")
-
     train_config = TrainConfig(
         steps=config.steps,
         batch_size=config.batch_size,
@@ -350,7 +344,7 @@ def train_stacked_vae(
         resume=resume,
         progress=progress,
         command=command,
-        on_checkpoint=evaluate,
+        on_checkpoint=_held_out_scorer(model, held_out, Path(out_dir)),
     )
     # The exported model draws its codes where the training melodies' codes lie.
     model.eval().fit_prior(windows)

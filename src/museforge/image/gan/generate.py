@@ -18,26 +18,17 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from museforge.core.checkpoints import read_config, resolve_model_dir
-from museforge.errors import BadInputFile, UserError
+from museforge.core.checkpoints import load_model
+from museforge.errors import UserError
 from museforge.image.gan.dcgan import DCGAN
 from museforge.image.gan.stylegan import StyleGAN
 
-GAN_CLASSES = {cls.model_type: cls for cls in (DCGAN, StyleGAN)}
 CHUNK = 64  # latents per forward pass: bounds memory at 256 px; fixed, so results repeat
 
 
 def load_gan(name_or_path: str | Path) -> DCGAN | StyleGAN:
     """A GAN model folder (or shipped name) as DCGAN or StyleGAN, by its config's model_type."""
-    directory = resolve_model_dir(name_or_path)
-    model_type = read_config(directory)["model_type"]
-    if model_type not in GAN_CLASSES:
-        raise BadInputFile(
-            directory,
-            f"holds a {model_type!r} model, not a GAN",
-            f"give a model folder of {' or '.join(GAN_CLASSES)}",
-        )
-    return GAN_CLASSES[model_type].from_pretrained(directory)
+    return load_model(name_or_path, (DCGAN, StyleGAN), "a GAN")
 
 
 @torch.no_grad()
