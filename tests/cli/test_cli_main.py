@@ -90,6 +90,7 @@ def test_demo_writes_gallery(tmp_path, capsys):
     assert "<html" in page and "museforge demo" in page
     assert "torch threads" in page
     assert page.count("<audio") == 10 and "melody-2bar@" in page and "melody-16bar@" in page
+    assert "portrait-32@" in page and ".gif" in page
 
 
 def test_unexpected_subcommand_is_one_line_error(capsys):

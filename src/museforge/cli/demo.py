@@ -18,6 +18,7 @@ from museforge.errors import make_out_dir
 MEDIUM_DEMOS: list[str] = [
     "museforge.music.demo:demo_section",
     "museforge.image.demo:demo_section",
+    "museforge.image.gan.demo:demo_section",
 ]
 
 
