@@ -233,3 +233,36 @@ def test_the_train_command_builds_a_cache_in_the_run_folder(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "images-32px.npz").is_file()
     assert load_gan(tmp_path / "run" / "model").config.res == 32
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "stylegan"])
+def test_conditional_training_learns_one_class_per_sub_folder(arch, tmp_path):
+    root = tmp_path / "two-kinds"
+    for name, colour in (("blue", (20, 40, 220)), ("red", (220, 30, 20))):
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            pixels = np.full((36, 36, 3), colour, np.uint8)
+            pixels[i * 8 : i * 8 + 4] = 255
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    faces = build_image_dataset(root, tmp_path / "two.npz", 32, progress=False)
+    config = tiny_config(arch, steps=3, conditional=True)
+    result = train_gan(faces, tmp_path / "run", config, progress=False)
+    model = load_gan(result.model_dir)
+    assert model.config.num_classes == 2
+    torch.manual_seed(config.seed)  # the run's initial weights
+    start = (DCGAN if arch == "dcgan" else StyleGAN)(model.config)
+    # the class embeddings of both networks took gradients: the labels reached G and D
+    for name in (
+        "D.embed.weight",
+        "G.embed.weight" if arch == "dcgan" else "G.mapping.embed.weight",
+    ):
+        before, after = start.state_dict()[name], model.state_dict()[name]
+        assert not torch.equal(before, after), name
+    images = sample(model, 4, seed=0)  # classes 0, 1, 0, 1 in turn
+    assert images.shape == (4, 32, 32, 3)
+    (tmp_path / "one").mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(tmp_path / "one" / f"{i}.png")
+    one = build_image_dataset(tmp_path / "one", tmp_path / "one.npz", 32, progress=False)
+    with pytest.raises(UserError, match="at least 2 sub-folders"):
+        train_gan(one, tmp_path / "x", config, progress=False)

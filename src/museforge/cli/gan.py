@@ -83,6 +83,12 @@ def train_cmd(
             min=0, help="With --init: keep this many of D's first layers frozen (Freeze-D)."
         ),
     ] = 0,
+    conditional: Annotated[
+        bool,
+        typer.Option(
+            help="Learn one class per sub-folder of SOURCE; samples then cycle through them."
+        ),
+    ] = False,
 ) -> None:
     """Train a GAN on SOURCE; Ctrl-C saves a checkpoint, --resume goes on."""
     from dataclasses import replace
@@ -103,6 +109,7 @@ def train_cmd(
     config = default_config(arch, res)
     changes = {"steps": steps, "batch_size": batch_size}
     config = replace(config, seed=seed, **{k: v for k, v in changes.items() if v is not None})
+    config = replace(config, conditional=conditional)
     created = not out.exists()
     try:
         cache = _cache_for(source, make_out_dir(out), res)

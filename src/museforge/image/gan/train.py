@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
+from torch.utils.data import TensorDataset
 
 from museforge.core.training import TrainConfig, TrainResult, train
 from museforge.errors import UserError
@@ -74,6 +75,7 @@ class GANTrainConfig:
     ema_decay: float = 0.999  # StyleGAN only: G_ema per step; ~ a 10k-image half-life at 16
     ema_rampup: float | None = 0.05  # StyleGAN2-ADA: half-life at most 5 % of images seen
     mixing_prob: float = 0.9  # StyleGAN only: style mixing regularisation (Karras et al.)
+    conditional: bool = False  # G and D take the sub-folder of each image as its class
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
@@ -135,22 +137,31 @@ class GANTraining(nn.Module):
         recipe = {"gan_train_config": asdict(self.train_config)}
         return self.gan.save_pretrained(directory, extra=(extra or {}) | recipe)
 
-    def forward(self, batch: Tensor, step: int) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    def forward(
+        self, batch: Tensor | tuple[Tensor, Tensor], step: int
+    ) -> tuple[Tensor, Tensor, dict[str, Any]]:
+        """One step's losses for a batch of uint8 images, or of (images, class labels)
+        when the GAN is conditional; fakes then get classes drawn at random."""
         c, D = self.train_config, self.gan.D
         gen = torch.Generator().manual_seed(_step_seed(c.seed, step))
-        real = to_float_pixels(batch)
+        images, real_labels = batch if isinstance(batch, tuple | list) else (batch, None)
+        real = to_float_pixels(images)
         if self.mirror:
             real = mirror_batch(real, gen)
-        fake = self._generate(real.shape[0], gen, real.device)
+        classes = self.gan.config.num_classes
+        fake_labels = None
+        if classes:
+            fake_labels = torch.randint(classes, (real.shape[0],), generator=gen).to(real.device)
+        fake = self._generate(real.shape[0], gen, real.device, fake_labels)
         self._load_ada()
 
         # D: augmented reals against detached fakes, plus the lazy R1 penalty
         gamma = losses.r1_gamma(c.res, c.batch_size) if c.r1_gamma is None else c.r1_gamma
         regularise = gamma > 0 and step % c.r1_interval == 0
         real = real.detach().requires_grad_(regularise)
-        real_logits = D(self.ada(real, gen))
+        real_logits = D(self.ada(real, gen), real_labels)
         fake_seen = self.ada(fake, gen)
-        fake_logits = D(fake_seen.detach())
+        fake_logits = D(fake_seen.detach(), fake_labels)
         d_loss = losses.d_loss(real_logits, fake_logits)
         d_total = d_loss
         if regularise:
@@ -160,7 +171,7 @@ class GANTraining(nn.Module):
 
         # G: the same fakes through D's weights detached, so only G learns from g_loss
         frozen = {name: p.detach() for name, p in D.named_parameters()}
-        g_logits = functional_call(D, frozen | dict(D.named_buffers()), (fake_seen,))
+        g_logits = functional_call(D, frozen | dict(D.named_buffers()), (fake_seen, fake_labels))
         g_loss = losses.g_loss(g_logits)
 
         if c.ada:
@@ -179,18 +190,20 @@ class GANTraining(nn.Module):
         }
         return d_total, g_loss, metrics
 
-    def _generate(self, n: int, gen: torch.Generator, device: torch.device) -> Tensor:
+    def _generate(
+        self, n: int, gen: torch.Generator, device: torch.device, labels: Tensor | None
+    ) -> Tensor:
         """A batch of fakes; StyleGAN's G moves ``w_avg`` and mixes styles as it goes."""
         G, c = self.gan.G, self.gan.config
         z = torch.randn(n, c.z_dim, generator=gen).to(device)
         if isinstance(self.gan, DCGAN):
-            return G(z)
-        ws = G.mapping(z, update_w_avg=True)
+            return G(z, labels)
+        ws = G.mapping(z, labels, update_w_avg=True)
         if torch.rand((), generator=gen) < self.train_config.mixing_prob:
             # StyleGAN2: layers from a random cut-off on take a second latent's w
             cutoff = int(torch.randint(1, G.num_ws, (), generator=gen))
             z2 = torch.randn(n, c.z_dim, generator=gen).to(device)
-            ws = torch.cat([ws[:, :cutoff], G.mapping(z2)[:, cutoff:]], dim=1)
+            ws = torch.cat([ws[:, :cutoff], G.mapping(z2, labels)[:, cutoff:]], dim=1)
         return G.synthesis(ws, noise_mode="random")
 
     def _ema_decay(self, step: int) -> float:
@@ -292,12 +305,17 @@ def train_gan(
 
     ``init`` is a model folder to start from (transfer learning; its config replaces
     ``config.model``) and ``freeze_d`` the number of D's first layers it keeps frozen.
-    ``out_dir/model`` loads with ``load_gan``. Labels in the cache are not used: the GAN
-    is unconditional. ``command`` is recorded in the checkpoint (default: this process's
+    ``out_dir/model`` loads with ``load_gan``. With ``config.conditional`` the cache's
+    labels (its sub-folders) become the classes of G and D. ``command`` is recorded in the checkpoint (default: this process's
     argv).
     """
     _check_config(config)
     data = load_image_dataset(dataset_path)
+    if config.conditional and len(data.label_names) < 2:
+        raise UserError(
+            f"{dataset_path}: conditional training needs images in at least 2 sub-folders "
+            f"(one per class); found {len(data.label_names)} class"
+        )
     if data.res != config.res:
         raise UserError(
             f"{dataset_path}: its images are {data.res} px, not {config.res} "
@@ -311,11 +329,17 @@ def train_gan(
                 f"{config.res} px {config.arch} run"
             )
         config = replace(config, model=gan.config)
+        if config.conditional and gan.config.num_classes != len(data.label_names):
+            raise UserError(
+                f"{init}: a model of {gan.config.num_classes} classes cannot be fine-tuned "
+                f"on {len(data.label_names)} classes"
+            )
     else:
         if freeze_d:
             raise UserError("freeze_d needs init: a trained model whose D layers to keep")
         torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
-        model_config = replace(config.model, res=config.res)
+        classes = len(data.label_names) if config.conditional else 0
+        model_config = replace(config.model, res=config.res, num_classes=classes)
         gan = StyleGAN(model_config) if config.arch == "stylegan" else DCGAN(model_config)
     freeze_discriminator(gan, freeze_d)
     training = GANTraining(gan, config, mirror=data.mirror)
@@ -329,9 +353,10 @@ def train_gan(
         log_every=config.log_every,
         seed=config.seed,
     )
+    images = data.images  # uint8 batches; forward makes them float
     return train(
         training,
-        data.images,  # uint8 batches; forward makes them float
+        TensorDataset(images, data.labels) if config.conditional else images,
         gan_loss,
         train_config,
         out_dir,
