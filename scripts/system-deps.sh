@@ -7,6 +7,8 @@ PACKAGES=(
   postgresql          # the store's tests run against a real PostgreSQL server on loopback
   fluidsynth          # renders melodies to WAV
   timgm6mb-soundfont  # a small General MIDI SoundFont (5 MB) for FluidSynth
+  g++                 # compiles llama.cpp, the story model's runtime (make story-runtime)
+  cmake
 )
 
 missing=()

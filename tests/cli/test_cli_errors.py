@@ -104,6 +104,7 @@ MISSING_CASES: dict[str, tuple[list[str], str]] = {
     "store show": (["store", "show", "abcd1234"], "abcd1234"),
     "story grammars": (["story", "grammars", MISSING], "unexpected extra argument"),
     "story premise": (["story", "premise", "--grammar", MISSING], "missing"),
+    "story serve": (["story", "serve", "--model", MISSING], "missing"),
 }
 
 # command path -> (arguments with a bad value, words the error must contain)
@@ -219,6 +220,7 @@ BAD_VALUE_CASES: dict[str, tuple[list[str], str]] = {
     "store show": (["store", "show", "not-hex!"], "hex"),
     "story grammars": (["story", "grammars", "--json=maybe"], "--json"),
     "story premise": (["story", "premise", "--n", "0"], "--n"),
+    "story serve": (["story", "serve", "--host", "0.0.0.0"], "--token"),
 }
 
 

@@ -81,6 +81,7 @@ def test_doctor_reports_machine(capsys):
     assert isinstance(info["gpu"]["cuda"], bool)
     assert info["store"].startswith("sqlite:///") and info["store"].endswith("store.db")
     assert "soundfont" in info and isinstance(info["shipped_models"], list)
+    assert isinstance(info["story_model"]["ready"], bool)
 
 
 def test_demo_writes_gallery(tmp_path, capsys):

@@ -6,10 +6,12 @@ import json
 import platform
 import re
 from importlib import metadata
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import museforge
@@ -54,6 +56,7 @@ def collect() -> dict:
     from museforge.core.checkpoints import shipped_models
     from museforge.image.style.features import vgg19_status
     from museforge.music.soundfont import find_soundfont, fluidsynth_binary
+    from museforge.story.llm import runtime_report
 
     soundfont = find_soundfont()
     mps = getattr(torch.backends, "mps", None)
@@ -77,6 +80,7 @@ def collect() -> dict:
         "objects": str(home.objects_dir()),
         "shipped_models": shipped_models(),
         "vgg19": vgg19_status(),
+        "story_model": runtime_report(),
     }
 
 
@@ -84,12 +88,23 @@ def _yes_no(value: object) -> str:
     return "[green]yes[/green]" if value else "[yellow]no[/yellow]"
 
 
+def _story_model(report: dict) -> str:
+    if not report["ready"]:
+        return f"{_yes_no(False)} ({escape('; '.join(report['problems']))})"
+    name = Path(report["model"]).name
+    return (
+        f"{_yes_no(True)} {name} ({report['model_mb']:g} MB) on {report['runtime']}, "
+        f"{report['threads']} threads"
+    )
+
+
 def doctor(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of a table.")
     ] = False,
 ) -> None:
-    """Print versions, torch threads, GPU, SoundFont, where the store lives and the shipped models."""
+    """Print versions, torch threads, GPU, SoundFont, where the store lives, the shipped models
+    and the story model's runtime."""
     info = collect()
     if as_json:
         print(json.dumps(info, indent=2))
@@ -114,6 +129,7 @@ def doctor(
     table.add_row("objects", info["objects"])
     table.add_row("shipped models", ", ".join(info["shipped_models"]) or "none")
     table.add_row("VGG-19 weights", info["vgg19"])
+    table.add_row("story model", _story_model(info["story_model"]))
     for name, version in info["packages"].items():
         table.add_row(name, version if version != "not installed" else f"[dim]{version}[/dim]")
     Console().print(table)

@@ -1,8 +1,10 @@
-"""``museforge story``: story premises from Tracery grammars."""
+"""``museforge story``: story premises from Tracery grammars, and a local language model
+served over an OpenAI-compatible API."""
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -10,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(
-    help="Stories: premises from Tracery grammars (a planner and a language model come later).",
+    help="Stories: premises from Tracery grammars, and a local language model served over "
+    "an OpenAI-compatible API (a planner comes later).",
     no_args_is_help=True,
 )
 
@@ -68,3 +71,43 @@ def grammars_cmd(as_json: JsonOpt = False) -> None:
     for name, example in examples.items():
         table.add_row(name, example)
     Console().print(table)
+
+
+@app.command("serve")
+def serve_cmd(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="smollm2 (the shipped default), a .gguf file, or an OpenAI-compatible "
+            "server's URL to pass on.",
+        ),
+    ] = "smollm2",
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on; anything but loopback needs --token."),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8642,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MUSEFORGE_SERVE_TOKEN",
+            help="Clients must send 'Authorization: Bearer TOKEN' (the environment variable "
+            "keeps it out of the process list).",
+        ),
+    ] = None,
+) -> None:
+    """Serve a language model at http://HOST:PORT/v1 for any OpenAI chat client, until Ctrl-C."""
+    from museforge.story.llm import load_language_model
+    from museforge.story.serve import check_exposure, listen, serve
+
+    check_exposure(host, token)
+    language_model = load_language_model(model)
+    with listen(host, port) as sock:
+        where = f"[{host}]" if ":" in host else host
+        print(
+            f"serving {language_model.name} at http://{where}:{port}/v1 (Ctrl-C stops)",
+            file=sys.stderr,
+        )
+        serve(language_model, sock, token=token)

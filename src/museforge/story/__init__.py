@@ -1,1 +1,2 @@
-"""Stories: premises from Tracery grammars; a planner and a language model come later."""
+"""Stories: premises from Tracery grammars and a language model (llm.py) served over an
+OpenAI-compatible API (serve.py); a planner comes later."""
