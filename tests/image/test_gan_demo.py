@@ -29,7 +29,7 @@ def test_gan_section_shows_samples_mixing_and_a_walk(tmp_path, monkeypatch):
     assert [p.rsplit(".", 1)[1] for p in pictures] == ["png", "png", "gif"], pictures
     scale, cell = demo.SCALE, 32 + 2  # a 32 px image and the grid's 2 px gap
     with Image.open(index.parent / pictures[0]) as samples:
-        assert samples.size == (scale * (8 * cell + 2), scale * (3 * cell + 2))
+        assert samples.size == (scale * (6 * cell + 2), scale * (4 * cell + 2))
     with Image.open(index.parent / pictures[1]) as mixing:
         cols, rows = len(demo.FINE_SEEDS) + 1, len(demo.COARSE_SEEDS) + 1
         assert mixing.size == (scale * (cols * cell + 2), scale * (rows * cell + 2))

@@ -39,7 +39,7 @@ def demo_section(out_dir: Path, seed: int = 0) -> Section:
         faces = sample(gan, SAMPLES, seed, TRUNCATION)
         path = folder / f"samples-s{seed}.png"
         artifact = keep_image(
-            _enlarge(grid(faces, cols=8)),
+            _enlarge(grid(faces, cols=6)),
             path,
             {},
             params=params | {"command": "gan sample", "n": SAMPLES},
