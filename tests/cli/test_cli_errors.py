@@ -103,8 +103,15 @@ MISSING_CASES: dict[str, tuple[list[str], str]] = {
     "store rate": (["store", "rate", "abcd1234", "3"], "abcd1234"),
     "store show": (["store", "show", "abcd1234"], "abcd1234"),
     "story grammars": (["story", "grammars", MISSING], "unexpected extra argument"),
+    "story new": (["story", "new", "a bird", "--out", "{tmp}/o", "--model", MISSING], "missing"),
     "story premise": (["story", "premise", "--grammar", MISSING], "missing"),
     "story serve": (["story", "serve", "--model", MISSING], "missing"),
+    "story list": (["story", "list", MISSING], "unexpected extra argument"),
+    "story show": (["story", "show", "99"], "story 99"),
+    "story edit": (["story", "edit", "99", "premise", "--text", "t"], "story 99"),
+    "story undo": (["story", "undo", "99", "premise"], "story 99"),
+    "story restore": (["story", "restore", "99", "premise", "1"], "story 99"),
+    "story export": (["story", "export", "99", "--out", "{tmp}/s.md"], "story 99"),
 }
 
 # command path -> (arguments with a bad value, words the error must contain)
@@ -219,8 +226,18 @@ BAD_VALUE_CASES: dict[str, tuple[list[str], str]] = {
     "store rate": (["store", "rate", "abcd1234", "very good"], "score"),
     "store show": (["store", "show", "not-hex!"], "hex"),
     "story grammars": (["story", "grammars", "--json=maybe"], "--json"),
+    "story new": (
+        ["story", "new", "a bird", "--out", "{tmp}/o", "--structure", "sonnet"],
+        "--structure",
+    ),
     "story premise": (["story", "premise", "--n", "0"], "--n"),
     "story serve": (["story", "serve", "--host", "0.0.0.0"], "--token"),
+    "story list": (["story", "list", "--json=maybe"], "--json"),
+    "story show": (["story", "show", "1", "--node", "Scene 1"], "node name"),
+    "story edit": (["story", "edit", "1", "premise"], "--text"),
+    "story undo": (["story", "undo", "1", "Scene 1"], "node name"),
+    "story restore": (["story", "restore", "1", "premise", "0"], "version"),
+    "story export": (["story", "export", "1", "--format", "pdf"], "--format"),
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -111,3 +113,270 @@ def serve_cmd(
             file=sys.stderr,
         )
         serve(language_model, sock, token=token)
+
+
+# -- co-writing: every version of every part of a story, kept in the store --------------
+
+StoryIdArg = Annotated[
+    int, typer.Argument(help="The story's number, as `museforge story list` shows it.")
+]
+NodeArg = Annotated[
+    str,
+    typer.Argument(
+        help="The part of the story: premise, logline, title, characters, beats, scene/1, ..."
+    ),
+]
+
+
+class ExportFormat(StrEnum):
+    md = "md"
+    fountain = "fountain"
+
+
+@app.command("list")
+def list_cmd(as_json: JsonOpt = False) -> None:
+    """List the stories in the store, newest first."""
+    from museforge.core.store import Store
+    from museforge.story.cowrite import list_stories
+
+    with Store() as store:
+        stories = list_stories(store)
+    if as_json:
+        rows = [{"id": s.id, "label": s.label, "nodes": s.nodes} for s in stories]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not stories:
+        print("no stories yet")
+        return
+    table = Table("id", "story", "nodes", "created")
+    for s in stories:
+        table.add_row(str(s.id), s.label, ", ".join(s.nodes), f"{s.created:%Y-%m-%d %H:%M}")
+    Console().print(table)
+
+
+@app.command("show")
+def show_cmd(
+    story_id: StoryIdArg,
+    node: Annotated[
+        str | None, typer.Option("--node", help="Print this part's current text.")
+    ] = None,
+    with_history: Annotated[
+        bool,
+        typer.Option("--history", help="List every version, * marking the current one."),
+    ] = False,
+) -> None:
+    """Show a story's parts, one part's current text, or the versions of its parts."""
+    from museforge.core.store import Store
+    from museforge.story import cowrite
+
+    with Store() as store:
+        if node is not None and not with_history:
+            print(cowrite.current_text(store, story_id, node))
+            return
+        names = [node] if node is not None else cowrite.nodes(store, story_id)
+        histories = {name: cowrite.history(store, story_id, name) for name in names}
+    console = Console()
+    if with_history:
+        for name, versions in histories.items():
+            table = Table(
+                " ", "version", "how", "from", "model", "seed", "created", "text", title=name
+            )
+            for v in versions:
+                table.add_row(
+                    "*" if v.current else "",
+                    str(v.number),
+                    v.how,
+                    "" if v.parent is None else str(v.parent),
+                    v.model_id or "",
+                    "" if v.seed is None else str(v.seed),
+                    f"{v.created:%Y-%m-%d %H:%M}",
+                    _first_line(v.text),
+                )
+            console.print(table)
+        return
+    table = Table("part", "current", "versions", "how", "text", title=f"story {story_id}")
+    for name, versions in histories.items():
+        current = next((v for v in versions if v.current), None)
+        if current is None:  # only proposals so far
+            table.add_row(name, "-", str(len(versions)), "", "")
+            continue
+        table.add_row(
+            name, str(current.number), str(len(versions)), current.how, _first_line(current.text)
+        )
+    console.print(table)
+
+
+@app.command("edit")
+def edit_cmd(
+    story_id: StoryIdArg,
+    node: NodeArg,
+    text: Annotated[str | None, typer.Option("--text", help="The new text.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Read the new text from this UTF-8 file.")
+    ] = None,
+) -> None:
+    """Write a part by hand: the text becomes a new version and the current one."""
+    from museforge.core.store import Store
+    from museforge.errors import BadInputFile, require_file
+    from museforge.story.cowrite import edit
+
+    if (text is None) == (file is None):
+        raise typer.BadParameter(
+            "give the new text with --text or with --file", param_hint="--text"
+        )
+    if file is not None:
+        try:
+            text = require_file(file).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise BadInputFile(file, "is not UTF-8 text") from None
+    assert text is not None
+    with Store() as store:
+        version = edit(store, story_id, node, text)
+    print(f"story {story_id} {node}: version {version.number} is current")
+
+
+@app.command("undo")
+def undo_cmd(story_id: StoryIdArg, node: NodeArg) -> None:
+    """Make the version that was current before the last change current again."""
+    from museforge.core.store import Store
+    from museforge.story.cowrite import undo
+
+    with Store() as store:
+        version = undo(store, story_id, node)
+    print(f"story {story_id} {node}: version {version.number} is current")
+
+
+@app.command("restore")
+def restore_cmd(
+    story_id: StoryIdArg,
+    node: NodeArg,
+    version: Annotated[
+        int, typer.Argument(min=1, help="The version to bring back (see `show --history`).")
+    ],
+) -> None:
+    """Bring back an earlier version's text as a new current version; nothing is deleted."""
+    from museforge.core.store import Store
+    from museforge.story.cowrite import restore
+
+    with Store() as store:
+        restored = restore(store, story_id, node, version)
+    print(f"story {story_id} {node}: version {restored.number} is current")
+
+
+@app.command("export")
+def export_cmd(
+    story_id: StoryIdArg,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="md (Markdown) or fountain (a Fountain screenplay)."),
+    ] = ExportFormat.md,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file instead of printing.")
+    ] = None,
+) -> None:
+    """Export the current text of every part as Markdown or Fountain."""
+    from museforge.core.atomic import atomic_write_text
+    from museforge.core.store import Store
+    from museforge.story.cowrite import export_fountain, export_markdown
+
+    with Store() as store:
+        exporter = export_markdown if fmt is ExportFormat.md else export_fountain
+        document = exporter(store, story_id)
+    if out is None:
+        sys.stdout.write(document)
+        return
+    atomic_write_text(out.expanduser(), document)
+    print(f"wrote {out}", file=sys.stderr)
+
+
+def _first_line(text: str, width: int = 60) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+class StructureName(StrEnum):
+    three_acts = "three-acts"
+    hero = "hero"
+    kishotenketsu = "kishotenketsu"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+@app.command("new")
+def new_cmd(
+    premise: Annotated[
+        str,
+        typer.Argument(
+            help="What the story is about, in a sentence or two (2,000 characters at most)."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for plan.json, plan.md and story.md.")
+    ],
+    structure: Annotated[
+        StructureName,
+        typer.Option(
+            "--structure",
+            "-s",
+            help="three-acts (6 beats), hero (the hero's journey, 8 beats) or kishotenketsu (4).",
+        ),
+    ] = StructureName.three_acts,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="smollm2 (the shipped default), a .gguf file, or an OpenAI-compatible server's URL.",
+        ),
+    ] = "smollm2",
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**31 - 1, help="Seed: the same seed gives the same story.")
+    ] = 0,
+    words: Annotated[
+        int, typer.Option(min=50, max=20_000, help="Write until the story has this many words.")
+    ] = 800,
+) -> None:
+    """Plan a story level by level (logline, title, characters, beats, scenes), then write
+    its prose scene by scene; save plan.json, plan.md and story.md in --out."""
+    from museforge.errors import make_out_dir
+    from museforge.story.llm import load_language_model
+    from museforge.story.planner import (
+        check_premise,
+        plan_markdown,
+        plan_story,
+        story_markdown,
+        write_story,
+    )
+
+    premise = check_premise(premise)
+    language_model = load_language_model(model)
+    console = Console(stderr=True)
+    with console.status("planning") as status:
+        pieces = 0
+        stage = "planning"
+
+        def progress(message: str) -> None:
+            nonlocal pieces, stage
+            pieces, stage = 0, message
+            status.update(message)
+
+        def piece(_text: str) -> None:
+            nonlocal pieces
+            pieces += 1
+            status.update(f"{stage} ({pieces} tokens)")
+
+        plan = plan_story(language_model, premise, structure.value, seed=seed, on_progress=progress)
+        write_story(language_model, plan, words, on_progress=progress, on_piece=piece)
+    folder = make_out_dir(out)
+    _write_atomically(
+        folder / "plan.json", json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    )
+    _write_atomically(folder / "plan.md", plan_markdown(plan))
+    _write_atomically(folder / "story.md", story_markdown(plan))
+    print(f"{plan.word_count()} words in {len(plan.scenes)} scenes: {folder / 'story.md'}")
+    if plan.notes:
+        print(f"{len(plan.notes)} notes on fallbacks and repairs: {folder / 'plan.md'}")

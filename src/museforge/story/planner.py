@@ -1,0 +1,710 @@
+"""A hierarchical story planner: premise -> logline -> title -> characters -> beats ->
+scenes -> prose, each level asked of a language model with the levels above it in the
+prompt.
+
+After Mirowski et al. 2023, "Co-Writing Screenplays and Theatre Scripts with Language
+Models" (Dramatron): the model writes a story top-down, level by level, and every prose
+prompt carries a story bible (premise, logline, characters, facts settled so far), so a
+small model keeps its people and places straight.
+
+The shipped model is tiny, so each prompt asks for one short thing in a fixed form, the
+answer is parsed with care, and an unusable answer falls back to the shipped Tracery
+grammars (names, places) or to the structure's own words. Every fallback is written to
+``Plan.notes``: a plan is always complete, and it says which parts the model did not write.
+Each call has its own seed, derived from (seed, level, index), so the same seed gives the
+same plan and story.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from museforge.errors import UserError
+from museforge.story.grammar import load_grammar
+from museforge.story.llm import MAX_NEW_TOKENS, MAX_SEED, LanguageModel
+
+MAX_PREMISE_CHARS = 2000  # a long paragraph; the bible must still leave room for prose
+PLAN_TEMPERATURE = 0.7  # planning answers: varied, but in the asked form
+PROSE_TEMPERATURE = 0.8  # prose: a little looser than the plan
+TRIES = 3  # samples per scene before repeated sentences are dropped
+MIN_REPEAT_WORDS = 4  # "Yes." or "I know." may recur in dialogue; longer sentences may not
+TOKENS_PER_WORD = 1.5  # English prose with SmolLM2's tokenizer, with room to finish
+MAX_SCENE_TOKENS = 1024  # one call's prose; a longer story continues a scene instead
+CONTINUE_PASSES = 2  # passes over the scenes to reach the word target, then stop
+
+ROLES = ("protagonist", "antagonist", "ally", "mentor", "rival", "stranger")
+EXAMPLE_CHARACTER = "Mara Quillby | to find her lost brother | too proud to ask for help"
+FALLBACK_WANTS = {
+    "protagonist": "to understand what has come into their life",
+    "antagonist": "to take what the protagonist has found",
+    "ally": "to keep the protagonist safe",
+    "mentor": "to pass on what they know before it is too late",
+    "rival": "to be proven right",
+    "stranger": "to find the way home",
+}
+FALLBACK_FLAWS = ("stubborn", "too trusting", "afraid of change", "quick to anger", "secretive")
+TITLES = {"captain", "doctor", "professor", "old", "mayor", "judge", "reverend", "mr", "mrs", "ms"}
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One step of a structure: its name, what to ask for, and what to say when the model
+    gives nothing usable (``{hero}`` is the protagonist's name)."""
+
+    name: str
+    prompt: str
+    fallback: str
+
+
+STRUCTURES: dict[str, tuple[Beat, ...]] = {
+    "three-acts": (
+        Beat("setup", "introduce {hero} and their everyday world", "{hero} keeps to an old routine."),
+        Beat("inciting incident", "something happens that changes everything", "{hero} finds what the premise promised."),
+        Beat("confrontation", "{hero} struggles against a growing problem", "{hero} is opposed at every turn."),
+        Beat("crisis", "{hero} faces the worst moment", "{hero} loses almost everything."),
+        Beat("climax", "{hero} makes a final choice", "{hero} chooses and acts."),
+        Beat("resolution", "show how the world has changed", "{hero} lives with what was chosen."),
+    ),
+    "hero": (
+        Beat("ordinary world", "introduce {hero} and their ordinary world", "{hero} lives a small, ordinary life."),
+        Beat("call to adventure", "{hero} is called to an adventure", "{hero} is called away from home."),
+        Beat("refusal", "{hero} hesitates and refuses at first", "{hero} refuses, afraid."),
+        Beat("mentor", "{hero} meets someone who helps", "{hero} meets a guide."),
+        Beat("threshold", "{hero} crosses into the unknown", "{hero} crosses into the unknown."),
+        Beat("ordeal", "{hero} faces the greatest danger", "{hero} faces the greatest danger."),
+        Beat("reward", "{hero} wins something precious", "{hero} holds the prize at last."),
+        Beat("return", "{hero} returns home changed", "{hero} comes home, changed."),
+    ),
+    "kishotenketsu": (
+        Beat("ki", "introduce {hero} and their world", "{hero} goes about an ordinary day."),
+        Beat("sho", "develop {hero}'s world, with no conflict yet", "{hero}'s days deepen and settle."),
+        Beat("ten", "an unexpected twist changes how everything looks", "Something unexpected turns everything around."),
+        Beat("ketsu", "bring the parts together in a quiet ending", "{hero} sees the whole at last."),
+    ),
+}  # fmt: skip
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Character:
+    name: str
+    role: str
+    want: str
+    flaw: str
+
+
+@dataclass
+class Scene:
+    place: str
+    beat: str
+    characters: list[str]
+    prose: str = ""
+
+
+@dataclass
+class Plan:
+    """A story plan, top to bottom, with the prose as it is written."""
+
+    premise: str
+    structure: str
+    seed: int = 0
+    logline: str = ""
+    title: str = ""
+    characters: list[Character] = field(default_factory=list)
+    beats: list[str] = field(default_factory=list)
+    scenes: list[Scene] = field(default_factory=list)
+    model: str = ""
+    notes: list[str] = field(default_factory=list)  # what fell back or was repaired, and why
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        """A plan from ``to_dict``'s output; a UserError names what is missing or wrong."""
+        try:
+            return cls(
+                premise=str(data["premise"]),
+                structure=str(data["structure"]),
+                seed=int(data.get("seed", 0)),
+                logline=str(data.get("logline", "")),
+                title=str(data.get("title", "")),
+                characters=[Character(**c) for c in data.get("characters", [])],
+                beats=[str(b) for b in data.get("beats", [])],
+                scenes=[Scene(**s) for s in data.get("scenes", [])],
+                model=str(data.get("model", "")),
+                notes=[str(n) for n in data.get("notes", [])],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"not a story plan: {exc!r}") from None
+
+    @property
+    def hero(self) -> str:
+        return self.characters[0].name if self.characters else "the hero"
+
+    def text(self) -> str:
+        """The prose of every scene, joined."""
+        return "\n\n".join(s.prose for s in self.scenes if s.prose)
+
+    def word_count(self) -> int:
+        return len(self.text().split())
+
+
+# --- seeds, prompts and parsing --------------------------------------------------------
+
+
+def level_seed(seed: int, level: str, index: int, attempt: int = 0) -> int:
+    """The seed of call ``index`` at ``level`` (try ``attempt``): its own stream per call,
+    so adding a character does not change the beats."""
+    digest = hashlib.sha256(f"museforge-plan/{seed}/{level}/{index}/{attempt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (MAX_SEED + 1)
+
+
+def check_premise(premise: str) -> str:
+    """``premise`` stripped, or a UserError if it is empty or too long."""
+    text = " ".join(str(premise).split())
+    if not text:
+        raise UserError("the premise is empty: describe the story in a sentence or two")
+    if len(text) > MAX_PREMISE_CHARS:
+        raise UserError(
+            f"the premise is {len(text):,} characters; the limit is {MAX_PREMISE_CHARS:,}"
+        )
+    return text
+
+
+def check_structure(structure: str) -> tuple[Beat, ...]:
+    if structure not in STRUCTURES:
+        raise UserError(f"unknown structure {structure!r}: use {', '.join(STRUCTURES)}")
+    return STRUCTURES[structure]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+")
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` split after ., ! and ? (closing quotes stay with their sentence)."""
+    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+
+
+def _clean_line(text: str) -> str:
+    """The first non-empty line of an answer, without a list mark, a ``Label:`` or quotes."""
+    line = next((x for x in text.strip().splitlines() if x.strip()), "")
+    line = line.replace("*", "").strip()
+    line = re.sub(r"^\s*(?:[-#>]+|\d+[.)])\s*", "", line)
+    if re.match(r"^[A-Za-z ]{1,20}:\s", line):
+        line = line.split(":", 1)[1]
+    return line.strip().strip("\"'“”‘’").strip()
+
+
+def parse_sentence(text: str, *, min_words: int = 4, max_words: int = 45) -> str | None:
+    """The first whole sentence of an answer, or None if there is none worth keeping."""
+    line = _clean_line(text)
+    first = sentences(line)[0] if line else ""
+    if first and first[-1] not in ".!?\"'”’":
+        return None  # cut off by max_tokens
+    if not min_words <= len(first.split()) <= max_words:
+        return None
+    return first
+
+
+def _is_meta(text: str) -> bool:
+    """Whether an answer talks about the story instead of telling it."""
+    return bool(
+        re.search(r"\b(story|scene|sentence|protagonist|antagonist|characters?)\b", text, re.I)
+    )
+
+
+def parse_title(text: str) -> str | None:
+    """A short title (1 to 8 words) from an answer, or None."""
+    title = _clean_line(text).rstrip(".")
+    words = title.split()
+    if not 1 <= len(words) <= 8 or not any(c.isalpha() for c in title):
+        return None
+    return title
+
+
+def _is_name(text: str) -> bool:
+    words = text.split()
+    return (
+        1 <= len(words) <= 4
+        and all(re.fullmatch(r"[A-Z][A-Za-z'.-]*", w) for w in words)
+        and text.lower() not in ("name", "the name", "protagonist", "antagonist")
+    )
+
+
+def _is_phrase(text: str, placeholder: str) -> bool:
+    words = text.split()
+    return 1 <= len(words) <= 20 and text.lower().strip(" .") not in (placeholder, "want", "flaw")
+
+
+def parse_character(text: str) -> tuple[str | None, str | None, str | None]:
+    """(name, want, flaw) from a ``Name | want | flaw`` answer; None for each unusable part.
+
+    The first line with a ``|`` that is not the form itself is read; a fourth field (a
+    role the model added after the name) is skipped. The example in the prompt counts as
+    unusable: the model copied it.
+    """
+    example = [f.strip() for f in EXAMPLE_CHARACTER.split("|")]
+    for line in text.splitlines():
+        fields = [f.strip().strip("\"'*").strip() for f in line.split("|")]
+        fields = [f for f in fields if f]
+        if len(fields) < 2 or fields[0].lower() == "name":
+            continue
+        if len(fields) >= 4:
+            fields = [fields[0], *fields[-2:]]
+        name = re.sub(r"^\s*(?:[-*]+|\d+[.)])\s*", "", fields[0])
+        want = fields[1].rstrip(".") if len(fields) > 1 else ""
+        flaw = fields[2].rstrip(".") if len(fields) > 2 else ""
+        return (
+            name if _is_name(name) and name != example[0] else None,
+            want if _is_phrase(want, "what they want") and example[1] not in want else None,
+            flaw if _is_phrase(flaw, "their flaw") and example[2] not in flaw else None,
+        )
+    return None, None, None
+
+
+def parse_place(text: str) -> str | None:
+    """A short place (2 to 12 words, no sentence of its own) from an answer, or None."""
+    place = _clean_line(text).rstrip(".")
+    words = place.split()
+    if not 2 <= len(words) <= 12 or any(c in place for c in "|:;!?"):
+        return None
+    if words[0].lower() in ("a", "an", "the", "in", "at", "on", "inside", "beneath", "under"):
+        place = place[0].lower() + place[1:]
+    if words[0].lower() in ("in", "at", "on", "inside"):
+        place = place.split(" ", 1)[1]
+    return place
+
+
+def _ask(model: LanguageModel, prompt: str, seed: int, max_tokens: int, **kw: Any) -> str:
+    system = "You plan short stories. Answer with exactly what is asked, in the form asked."
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    return model.complete(
+        messages, max_tokens=max_tokens, temperature=PLAN_TEMPERATURE, seed=seed, **kw
+    )
+
+
+def _cast(plan: Plan) -> str:
+    return "; ".join(f"{c.name} ({c.role})" for c in plan.characters)
+
+
+# --- the levels --------------------------------------------------------------------------
+
+
+def write_logline(model: LanguageModel, plan: Plan) -> str:
+    prompt = f"Write a one-sentence logline for a story about this: {plan.premise}"
+    answer = _ask(model, prompt, level_seed(plan.seed, "logline", 0), 96, stop="\n")
+    logline = parse_sentence(answer)
+    if logline is None:
+        logline = plan.premise if plan.premise[-1] in ".!?" else f"{plan.premise}."
+        plan.notes.append(f"logline: the premise itself (the model gave {answer[:60]!r})")
+    plan.logline = logline
+    return logline
+
+
+def write_title(model: LanguageModel, plan: Plan) -> str:
+    prompt = f"Story: {plan.logline}\nWrite a short title for this story. Only the title."
+    answer = _ask(model, prompt, level_seed(plan.seed, "title", 0), 16, stop="\n")
+    title = parse_title(answer)
+    if title is None:
+        title = " ".join(plan.premise.rstrip(".").split()[:6]).title()
+        plan.notes.append(f"title: from the premise (the model gave {answer[:60]!r})")
+    plan.title = title
+    return title
+
+
+def _grammar_name(plan: Plan, index: int, taken: set[str]) -> str:
+    names = load_grammar("names")
+    for attempt in range(100):
+        name = names.expand("#given# #family#", seed=level_seed(plan.seed, "name", index, attempt))
+        if name not in taken:
+            return name
+    return f"Stranger {index + 1}"
+
+
+def write_characters(model: LanguageModel, plan: Plan, n: int = 3) -> list[Character]:
+    """``n`` characters, one call each, in the roles of ``ROLES`` (protagonist first)."""
+    if not 1 <= n <= len(ROLES):
+        raise UserError(f"a plan has 1 to {len(ROLES)} characters, not {n}")
+    plan.characters = []
+    for i, role in enumerate(ROLES[:n]):
+        prompt = (
+            f"Story: {plan.logline}\nInvent the {role} of this story. Write one line in the "
+            f"form\nName | what they want | their flaw\nFor example:\n{EXAMPLE_CHARACTER}"
+        )
+        answer = _ask(model, prompt, level_seed(plan.seed, "character", i), 48)
+        name, want, flaw = parse_character(answer)
+        taken = {c.name for c in plan.characters}
+        if name in taken or (name and any(name in t or t in name for t in taken)):
+            name = None
+        fell_back = []
+        if name is None:
+            name = _grammar_name(plan, i, taken)
+            fell_back.append("name from the names grammar")
+        if want is None:
+            want = FALLBACK_WANTS[role]
+            fell_back.append("a stock want")
+        if flaw is None:
+            flaw = FALLBACK_FLAWS[level_seed(plan.seed, "flaw", i) % len(FALLBACK_FLAWS)]
+            fell_back.append("a stock flaw")
+        if fell_back:
+            plan.notes.append(
+                f"character {i + 1} ({role}): {', '.join(fell_back)} "
+                f"(the model gave {answer.strip()[:60]!r})"
+            )
+        plan.characters.append(Character(name, role, want, flaw))
+    return plan.characters
+
+
+def write_beats(model: LanguageModel, plan: Plan) -> list[str]:
+    """One sentence per beat of the plan's structure, each with the beats before it."""
+    plan.beats = []
+    for i, beat in enumerate(check_structure(plan.structure)):
+        so_far = " ".join(plan.beats) or "(nothing yet)"
+        prompt = (
+            f"{plan.logline}\nCharacters: {_cast(plan)}\nSo far: {so_far}\n"
+            f"What happens next ({beat.prompt.format(hero=plan.hero)})? Write one sentence "
+            f"in the past tense that starts with '{plan.hero}'."
+        )
+        answer = _ask(model, prompt, level_seed(plan.seed, "beat", i), 64, stop="\n")
+        sentence = parse_sentence(answer)
+        if sentence is None or sentence in plan.beats or _is_meta(sentence):
+            sentence = beat.fallback.format(hero=plan.hero)
+            plan.notes.append(
+                f"beat {i + 1} ({beat.name}): stock beat (the model gave {answer[:60]!r})"
+            )
+        plan.beats.append(sentence)
+    return plan.beats
+
+
+def _scene_cast(plan: Plan, i: int, beat: str) -> list[str]:
+    """The protagonist, whoever the beat names, and at least one other character."""
+    names = [plan.hero] + [c.name for c in plan.characters[1:] if _mentions(beat, c.name)]
+    others = [c.name for c in plan.characters[1:]]
+    if len(names) == 1 and others:
+        names.append(others[i % len(others)])
+    return names[:3]
+
+
+def write_scenes(model: LanguageModel, plan: Plan) -> list[Scene]:
+    """A scene per beat: a place asked of the model, and the characters it needs."""
+    plan.scenes = []
+    places = load_grammar("places")
+    for i, beat in enumerate(plan.beats):
+        prompt = (
+            f"Story: {plan.logline}\nScene: {beat}\nWhere does this scene take place? "
+            "Answer with a short place only, like: a fish market at dawn"
+        )
+        answer = _ask(model, prompt, level_seed(plan.seed, "place", i), 20, stop="\n")
+        place = parse_place(answer)
+        if place is None:
+            place = places.expand("#site.a# #setting#", seed=level_seed(plan.seed, "place", i))
+            plan.notes.append(
+                f"scene {i + 1}: place from the places grammar (the model gave {answer[:60]!r})"
+            )
+        plan.scenes.append(Scene(place, beat, _scene_cast(plan, i, beat)))
+    return plan.scenes
+
+
+def plan_story(
+    model: LanguageModel,
+    premise: str,
+    structure: str = "three-acts",
+    seed: int = 0,
+    n_characters: int = 3,
+    on_progress: Progress | None = None,
+) -> Plan:
+    """A complete plan (no prose yet): logline, title, characters, beats and scenes."""
+    plan = Plan(check_premise(premise), structure, seed, model=model.name)
+    check_structure(structure)
+    say = on_progress or (lambda _message: None)
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("logline", lambda: write_logline(model, plan)),
+        ("title", lambda: write_title(model, plan)),
+        ("characters", lambda: write_characters(model, plan, n_characters)),
+        ("beats", lambda: write_beats(model, plan)),
+        ("scenes", lambda: write_scenes(model, plan)),
+    ]
+    for name, step in steps:
+        say(f"planning: {name}")
+        step()
+    return plan
+
+
+# --- prose -------------------------------------------------------------------------------
+
+
+def _mentions(text: str, name: str) -> bool:
+    """Whether ``text`` names the character: the full name, or one of its words (not a
+    title such as "Captain" or an initial)."""
+    parts = [w for w in name.replace(".", " ").split() if w.lower() not in TITLES and len(w) > 1]
+    return any(re.search(rf"\b{re.escape(p)}\b", text) for p in [name, *parts])
+
+
+def bible(plan: Plan, i: int) -> str:
+    """What the prose of scene ``i`` must keep to: premise, logline, characters, and the
+    facts settled by the scenes before it."""
+    people = "\n".join(
+        f"- {c.name}, the {c.role}: wants {c.want}; flaw: {c.flaw}." for c in plan.characters
+    )
+    settled = "\n".join(
+        f"- Scene {j + 1}, at {s.place}: {s.beat}" for j, s in enumerate(plan.scenes[:i])
+    )
+    return (
+        f"Story bible for '{plan.title}'.\nPremise: {plan.premise}\nLogline: {plan.logline}\n"
+        f"Characters:\n{people}\nSettled so far:\n{settled or '- nothing yet'}"
+    )
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def write_prose(
+    model: LanguageModel,
+    plan: Plan,
+    i: int,
+    *,
+    attempt: int = 0,
+    max_tokens: int = 300,
+    continue_from: str = "",
+) -> Iterator[str]:
+    """Scene ``i``'s prose, streamed piece by piece; ``continue_from`` asks for more of a
+    scene that already has that text."""
+    scene = plan.scenes[i]
+    words = int(max_tokens / TOKENS_PER_WORD)
+    cast = f"Characters in this scene: {_and(scene.characters)}; name each of them."
+    if continue_from:
+        level = "continue"
+        tail = " ".join(sentences(continue_from)[-2:])
+        ask = (
+            f"Continue scene {i + 1} at {scene.place}: {scene.beat}\n{cast}\n"
+            f"The scene so far ends: {tail}\nWrite the next {words} words. Say something new."
+        )
+    else:
+        level = "prose"
+        before = " ".join(sentences(plan.scenes[i - 1].prose)[-2:]) if i else ""
+        ask = (
+            f"Write scene {i + 1} of {len(plan.scenes)}: {scene.beat}\nPlace: {scene.place}.\n"
+            f"{cast}\nWrite about {words} words of prose in the past tense."
+        )
+        if before:
+            ask += f"\nThe story so far ends: {before}"
+    messages = [
+        {"role": "system", "content": f"You are a novelist.\n{bible(plan, i)}"},
+        {"role": "user", "content": ask},
+    ]
+    seed = level_seed(plan.seed, level, i, attempt)
+    yield from model.stream(
+        messages, max_tokens=max_tokens, temperature=PROSE_TEMPERATURE, seed=seed
+    )
+
+
+def _key(sentence: str) -> str | None:
+    words = re.findall(r"[\w']+", sentence.lower())
+    return " ".join(words) if len(words) >= MIN_REPEAT_WORDS else None
+
+
+def repeated_sentences(text: str, earlier: str = "") -> list[str]:
+    """The sentences of ``text`` (of MIN_REPEAT_WORDS words or more) that appeared verbatim
+    in ``earlier`` or earlier in ``text`` itself: a copy, or a loop."""
+    seen = {k for s in sentences(earlier) if (k := _key(s))}
+    repeats = []
+    for sentence in sentences(text):
+        key = _key(sentence)
+        if key in seen:
+            repeats.append(sentence)
+        elif key:
+            seen.add(key)
+    return repeats
+
+
+def drop_repeats(text: str, earlier: str = "") -> str:
+    """``text`` without its repeated sentences, its paragraphs kept."""
+    seen = {k for s in sentences(earlier) if (k := _key(s))}
+    paragraphs = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        kept = []
+        for sentence in sentences(paragraph):
+            key = _key(sentence)
+            if key not in seen:
+                kept.append(sentence)
+                if key:
+                    seen.add(key)
+        if kept:
+            paragraphs.append(" ".join(kept))
+    return "\n\n".join(paragraphs)
+
+
+def _whole_sentences(text: str) -> str:
+    """``text`` up to its last finished sentence (max_tokens may cut the last one)."""
+    text = text.strip()
+    ends = [m.end() for m in re.finditer(r"[.!?][\"'”’)]*(?=\s|$)", text)]
+    return text[: ends[-1]] if ends else text
+
+
+def _sample(
+    model: LanguageModel,
+    plan: Plan,
+    i: int,
+    earlier: str,
+    max_tokens: int,
+    continue_from: str = "",
+    tries: int = TRIES,
+    on_piece: Callable[[str], None] | None = None,
+) -> str:
+    """Up to ``tries`` samples of new prose for scene ``i``: the first with no repeated
+    sentence, else the one with the fewest, its repeats dropped."""
+    best, best_repeats = "", math.inf
+    for attempt in range(max(tries, 1)):
+        pieces = []
+        for piece in write_prose(
+            model, plan, i, attempt=attempt, max_tokens=max_tokens, continue_from=continue_from
+        ):
+            pieces.append(piece)
+            if on_piece:
+                on_piece(piece)
+        text = _whole_sentences("".join(pieces))
+        repeats = len(repeated_sentences(text, earlier))
+        if repeats < best_repeats:
+            best, best_repeats = text, repeats
+        if repeats == 0:
+            break
+    what = "continuation" if continue_from else "prose"
+    if attempt:
+        plan.notes.append(
+            f"scene {i + 1}: {what} resampled {attempt} time(s) for repeated sentences"
+        )
+    if best_repeats:
+        best = drop_repeats(best, earlier)
+        plan.notes.append(
+            f"scene {i + 1}: dropped {best_repeats} repeated sentence(s) from the {what}"
+        )
+    return best
+
+
+def _ground(plan: Plan, i: int) -> None:
+    """Prepend a sentence naming the scene's characters that its prose left out."""
+    scene = plan.scenes[i]
+    missing = [name for name in scene.characters if not _mentions(scene.prose, name)]
+    if missing:
+        verb = "was" if len(missing) == 1 else "were"
+        line = f"{_and(missing)} {verb} at {scene.place}."
+        scene.prose = f"{line[0].upper()}{line[1:]}\n\n{scene.prose}".strip()
+        plan.notes.append(f"scene {i + 1}: added a sentence naming {_and(missing)}")
+
+
+def write_scene(
+    model: LanguageModel,
+    plan: Plan,
+    i: int,
+    *,
+    max_tokens: int = 300,
+    tries: int = TRIES,
+    on_piece: Callable[[str], None] | None = None,
+) -> str:
+    """Scene ``i``'s prose, with no sentence repeated from the story so far or within it,
+    naming every character the plan gives the scene."""
+    earlier = "\n\n".join(s.prose for s in plan.scenes[:i] if s.prose)
+    text = _sample(model, plan, i, earlier, max_tokens, tries=tries, on_piece=on_piece)
+    plan.scenes[i].prose = text
+    _ground(plan, i)
+    return plan.scenes[i].prose
+
+
+def continue_scene(
+    model: LanguageModel,
+    plan: Plan,
+    i: int,
+    *,
+    max_tokens: int = 300,
+    tries: int = TRIES,
+    on_piece: Callable[[str], None] | None = None,
+) -> str:
+    """More prose for scene ``i``, appended to it, with no sentence the story already has."""
+    scene = plan.scenes[i]
+    earlier = plan.text()
+    more = _sample(model, plan, i, earlier, max_tokens, scene.prose, tries, on_piece)
+    if more:
+        scene.prose = f"{scene.prose}\n\n{more}".strip()
+    return scene.prose
+
+
+def scene_tokens(words: int, n_scenes: int) -> int:
+    """max_tokens for each scene's first draft, so that the scenes together reach ``words``."""
+    per_scene = math.ceil(words / max(n_scenes, 1) * TOKENS_PER_WORD)
+    return max(64, min(per_scene, MAX_SCENE_TOKENS, MAX_NEW_TOKENS))
+
+
+def write_story(
+    model: LanguageModel,
+    plan: Plan,
+    words: int = 800,
+    *,
+    tries: int = TRIES,
+    on_progress: Progress | None = None,
+    on_piece: Callable[[str], None] | None = None,
+) -> Plan:
+    """Prose for every scene, then continuations, scene by scene, until the story has
+    ``words`` words (at most ``CONTINUE_PASSES`` passes)."""
+    if words < 1:
+        raise UserError(f"words must be at least 1, not {words}")
+    say = on_progress or (lambda _message: None)
+    n = len(plan.scenes)
+    max_tokens = scene_tokens(words, n)
+    for i in range(n):
+        say(f"scene {i + 1}/{n}")
+        write_scene(model, plan, i, max_tokens=max_tokens, tries=tries, on_piece=on_piece)
+    for _ in range(CONTINUE_PASSES):
+        for i in range(n):
+            short = words - plan.word_count()
+            if short <= 0:
+                return plan
+            say(f"scene {i + 1}/{n}: continuing ({plan.word_count()}/{words} words)")
+            tokens = scene_tokens(short, n - i)
+            continue_scene(model, plan, i, max_tokens=tokens, tries=tries, on_piece=on_piece)
+    return plan
+
+
+# --- Markdown ----------------------------------------------------------------------------
+
+
+def _heading(plan: Plan, i: int) -> str:
+    beats = STRUCTURES.get(plan.structure, ())
+    name = beats[i].name if i < len(beats) else f"scene {i + 1}"
+    place = plan.scenes[i].place
+    return f"## {i + 1}. {name.capitalize()}: {place[0].upper()}{place[1:]}"
+
+
+def _front(plan: Plan) -> list[str]:
+    lines = [f"# {plan.title or 'Untitled'}", "", f"*{plan.logline}*", "", "## Characters", ""]
+    lines += [
+        f"- **{c.name}**, the {c.role}: wants {c.want}; flaw: {c.flaw}." for c in plan.characters
+    ]
+    return lines
+
+
+def plan_markdown(plan: Plan) -> str:
+    """The plan as Markdown: premise, characters, beats, scenes and notes."""
+    lines = _front(plan) + ["", f"Premise: {plan.premise}", ""]
+    lines += [f"Structure: {plan.structure}; seed {plan.seed}; model {plan.model or '?'}", ""]
+    lines += ["## Scenes", ""]
+    for i, scene in enumerate(plan.scenes):
+        lines += [f"{i + 1}. **{scene.place}** ({', '.join(scene.characters)}): {scene.beat}"]
+    if plan.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in plan.notes]
+    return "\n".join(lines) + "\n"
+
+
+def story_markdown(plan: Plan) -> str:
+    """The story as Markdown: title, logline, characters, then each scene under its heading."""
+    lines = _front(plan)
+    for i, scene in enumerate(plan.scenes):
+        lines += ["", _heading(plan, i), "", scene.prose]
+    return "\n".join(lines) + "\n"
