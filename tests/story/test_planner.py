@@ -8,6 +8,8 @@ import json
 import pytest
 
 from museforge.cli import run
+from museforge.core.store import Store
+from museforge.story.cowrite import current_text, history, list_stories
 from museforge.story.llm import Generation, LanguageModel, load_language_model
 from museforge.story.planner import (
     STRUCTURES,
@@ -45,6 +47,12 @@ class Canned(LanguageModel):
 def _named(scene) -> bool:
     """Whether the scene's prose names each of its characters (a given or family name)."""
     return all(any(part in scene.prose for part in name.split()) for name in scene.characters)
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSEFORGE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MUSEFORGE_DB_URL", raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +165,11 @@ def test_story_new_writes_the_same_story_for_the_same_seed(story, tmp_path, caps
     assert written == story  # a fresh model, the same seed: the same plan and prose
     assert (out / "story.md").read_text() == story_markdown(story)
     assert "## Scenes" in (out / "plan.md").read_text()
+    with Store() as store:  # kept part by part, each its first accepted version
+        (kept,) = list_stories(store)
+        assert current_text(store, kept.id, "premise") == PREMISE
+        assert current_text(store, kept.id, "scene/1").endswith(story.scenes[0].prose.strip())
+        assert [v.how for v in history(store, kept.id, "scene/4")] == ["generated"]
 
 
 @pytest.mark.parametrize(

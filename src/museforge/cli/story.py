@@ -342,10 +342,12 @@ def new_cmd(
 ) -> None:
     """Plan a story level by level (logline, title, characters, beats, scenes), then write
     its prose scene by scene; save plan.json, plan.md and story.md in --out."""
+    from museforge.core.store import Store
     from museforge.errors import make_out_dir
     from museforge.story.llm import load_language_model
     from museforge.story.planner import (
         check_premise,
+        keep_plan,
         plan_markdown,
         plan_story,
         story_markdown,
@@ -377,6 +379,9 @@ def new_cmd(
     )
     _write_atomically(folder / "plan.md", plan_markdown(plan))
     _write_atomically(folder / "story.md", story_markdown(plan))
+    with Store() as store:
+        story_id = keep_plan(store, plan)
     print(f"{plan.word_count()} words in {len(plan.scenes)} scenes: {folder / 'story.md'}")
+    print(f"story {story_id} in the store: museforge story show {story_id} --history")
     if plan.notes:
         print(f"{len(plan.notes)} notes on fallbacks and repairs: {folder / 'plan.md'}")

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from museforge.core.store import Store
 from museforge.errors import UserError
 from museforge.story.grammar import load_grammar
 from museforge.story.llm import MAX_NEW_TOKENS, MAX_SEED, LanguageModel
@@ -708,3 +709,30 @@ def story_markdown(plan: Plan) -> str:
     for i, scene in enumerate(plan.scenes):
         lines += ["", _heading(plan, i), "", scene.prose]
     return "\n".join(lines) + "\n"
+
+
+def keep_plan(store: Store, plan: Plan) -> int:
+    """Record ``plan`` in the store as a co-written story, each part as its first accepted
+    version (generated, with the model and seed), so it can be edited, regenerated and
+    undone part by part; returns the story's id."""
+    from museforge.story.cowrite import Provenance, accept, create_story, propose
+
+    story = create_story(store, plan.premise)
+    source = Provenance(model_id=plan.model, seed=plan.seed, settings={"structure": plan.structure})
+    parts = {
+        "logline": plan.logline,
+        "title": plan.title,
+        "characters": "\n".join(
+            f"{c.name}, the {c.role}: wants {c.want}; flaw: {c.flaw}" for c in plan.characters
+        ),
+        "beats": "\n".join(plan.beats),
+    }
+    parts |= {
+        f"scene/{i}": f"{scene.place}\n\n{scene.prose.strip()}"
+        for i, scene in enumerate(plan.scenes, start=1)
+    }
+    for node, text in parts.items():
+        if text.strip():
+            (version,) = propose(store, story, node, [text], source)
+            accept(store, story, node, version.number)
+    return story
