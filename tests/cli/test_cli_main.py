@@ -92,6 +92,9 @@ def test_demo_writes_gallery(tmp_path, capsys):
     assert "torch threads" in page
     assert page.count("<audio") == 10 and "melody-2bar@" in page and "melody-16bar@" in page
     assert "portrait-32@" in page and ".gif" in page
+    assert (
+        "A story" in page and page.count('class="card" data-kind="text"') == 2
+    )  # the story, its plan
 
 
 def test_unexpected_subcommand_is_one_line_error(capsys):

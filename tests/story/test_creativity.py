@@ -139,7 +139,7 @@ def test_tfidf_hand_computed():
 
 
 def test_report_of_identical_alternatives():
-    report = alternatives_report(["the old man and the sea"] * 3)
+    report = alternatives_report(["the old man and the sea"] * 3, features="tfidf")
     assert report["self_bleu"] == pytest.approx(1.0)
     assert report["vendi"] == pytest.approx(1.0)
     assert report["distinct_1"] == pytest.approx(5 / 18)
@@ -147,7 +147,8 @@ def test_report_of_identical_alternatives():
 
 
 def test_report_of_alternatives_without_a_shared_word():
-    report = alternatives_report(["red fox runs", "blue whale sings", "green frog jumps"])
+    texts = ["red fox runs", "blue whale sings", "green frog jumps"]
+    report = alternatives_report(texts, features="tfidf")  # no shared word: orthogonal
     assert report["distinct_1"] == 1.0 and report["distinct_2"] == 1.0
     assert report["self_bleu"] == 0.0
     assert report["vendi"] == pytest.approx(3.0)

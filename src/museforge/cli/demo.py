@@ -19,6 +19,7 @@ MEDIUM_DEMOS: list[str] = [
     "museforge.music.demo:demo_section",
     "museforge.image.demo:demo_section",
     "museforge.image.gan.demo:demo_section",
+    "museforge.story.demo:demo_section",
 ]
 
 

@@ -6,9 +6,11 @@ phrasing (Self-BLEU, lower is more varied) and in content (the Vendi score: the
 effective number of different alternatives, from 1 to their number). The measures
 themselves live in ``museforge.core.creativity``.
 
-The Vendi score compares TF-IDF vectors of the alternatives' words unless ``embed`` is
-given: a function from texts to one row of features per text, such as a sentence
-embedding model.
+The Vendi score compares sentence embeddings of the alternatives (all-MiniLM-L6-v2, see
+``museforge.core.embeddings``) when that model is installed, and TF-IDF vectors of their
+words when it is not or when asked to; ``embed`` may give any other function from texts
+to one row of features per text. ``novelty_against`` says how far each text is from the
+closest of a set of inspiring texts, on the same features.
 """
 
 from __future__ import annotations
@@ -17,10 +19,20 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from museforge.core.creativity import distinct_n, self_bleu, tokens, vendi_score_of_vectors
+from museforge.core.creativity import (
+    distinct_n,
+    novelty,
+    self_bleu,
+    tokens,
+    vendi_score_of_vectors,
+)
+from museforge.core.embeddings import MODEL_NAME, embed_texts, model_installed
 from museforge.errors import UserError
 
 Embed = Callable[[Sequence[str]], np.ndarray]
+# "auto": the sentence embedding model when installed, else TF-IDF; "model": the sentence
+# embedding model or an error saying how to install it; "tfidf": TF-IDF always
+FEATURES = ("auto", "model", "tfidf")
 
 
 def words(text: str) -> list[str]:
@@ -45,21 +57,69 @@ def tfidf_vectors(texts: Sequence[str]) -> np.ndarray:
     return counts * (np.log((1 + len(docs)) / (1 + df)) + 1)
 
 
-def alternatives_report(texts: Sequence[str], embed: Embed | None = None) -> dict:
-    """Distinct-1, distinct-2, Self-BLEU and the Vendi score of two or more alternatives."""
-    if isinstance(texts, str) or len(texts) < 2:
-        raise UserError("need a list of at least 2 alternatives to compare")
-    vectors = np.asarray(embed(texts)) if embed is not None else tfidf_vectors(texts)
+def text_vectors(
+    texts: Sequence[str], embed: Embed | None = None, features: str = "auto"
+) -> tuple[np.ndarray, str]:
+    """One row of features per text and the name of the features: "embedding" for a given
+    ``embed``, else MODEL_NAME or "tfidf" as ``features`` chooses (see FEATURES)."""
+    if features not in FEATURES:
+        raise UserError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
+    if embed is not None:
+        if features != "auto":
+            raise UserError("give either an embed function or features, not both")
+        vectors, name = np.asarray(embed(texts)), "embedding"
+    elif features == "tfidf" or (features == "auto" and not model_installed()):
+        vectors, name = tfidf_vectors(texts), "tfidf"
+    else:
+        vectors, name = embed_texts(texts), MODEL_NAME
     if vectors.ndim != 2 or vectors.shape[0] != len(texts):
         raise UserError(
             f"the embedding gave shape {vectors.shape} for {len(texts)} texts; "
             "expected one row per text"
         )
+    return vectors, name
+
+
+def _texts_with_words(texts: Sequence[str], what: str) -> list[str]:
+    for i, text in enumerate(texts):
+        if not words(text):
+            raise UserError(f"{what} {i + 1} has no words to compare")
+    return list(texts)
+
+
+def alternatives_report(
+    texts: Sequence[str], embed: Embed | None = None, *, features: str = "auto"
+) -> dict:
+    """Distinct-1, distinct-2, Self-BLEU and the Vendi score of two or more alternatives;
+    "vendi_features" names the vectors the Vendi score compared."""
+    if isinstance(texts, str) or len(texts) < 2:
+        raise UserError("need a list of at least 2 alternatives to compare")
+    texts = _texts_with_words(texts, "alternative")
+    vectors, name = text_vectors(texts, embed, features)
     return {
         "alternatives": len(texts),
         "distinct_1": distinct_n(texts, 1),
         "distinct_2": distinct_n(texts, 2),
         "self_bleu": self_bleu(texts),
         "vendi": vendi_score_of_vectors(vectors),
-        "vendi_features": "embedding" if embed is not None else "tfidf",
+        "vendi_features": name,
     }
+
+
+def novelty_against(
+    texts: Sequence[str],
+    inspiring_texts: Sequence[str],
+    embed: Embed | None = None,
+    *,
+    features: str = "auto",
+) -> np.ndarray:
+    """Per text: 1 - its greatest cosine similarity to any inspiring text (Ritchie 2007's
+    novelty against the inspiring set), on the features ``text_vectors`` chooses. TF-IDF
+    weights come from both sets together, so the two share one vocabulary."""
+    for name, group in (("texts", texts), ("inspiring texts", inspiring_texts)):
+        if isinstance(group, str) or len(group) < 1:
+            raise UserError(f"need a list of at least 1 of the {name}")
+    texts = _texts_with_words(texts, "text")
+    inspiring = _texts_with_words(inspiring_texts, "inspiring text")
+    vectors, _ = text_vectors(texts + inspiring, embed, features)
+    return novelty(vectors[: len(texts)], vectors[len(texts) :])
