@@ -112,6 +112,14 @@ MISSING_CASES: dict[str, tuple[list[str], str]] = {
     "story undo": (["story", "undo", "99", "premise"], "story 99"),
     "story restore": (["story", "restore", "99", "premise", "1"], "story 99"),
     "story export": (["story", "export", "99", "--out", "{tmp}/s.md"], "story 99"),
+    "story regenerate": (["story", "regenerate", "99", "scene/1"], "story 99"),
+    "story accept": (["story", "accept", "99", "premise", "1"], "story 99"),
+    "story continue": (["story", "continue", "99"], "story 99"),
+    "story rewrite": (
+        ["story", "rewrite", "99", "premise", "--start", "0", "--end", "1", "-i", "calmer"],
+        "story 99",
+    ),
+    "story cowrite": (["story", "cowrite", "99"], "story 99"),
 }
 
 # command path -> (arguments with a bad value, words the error must contain)
@@ -238,6 +246,14 @@ BAD_VALUE_CASES: dict[str, tuple[list[str], str]] = {
     "story undo": (["story", "undo", "1", "Scene 1"], "node name"),
     "story restore": (["story", "restore", "1", "premise", "0"], "version"),
     "story export": (["story", "export", "1", "--format", "pdf"], "--format"),
+    "story regenerate": (["story", "regenerate", "1", "scene/1", "--n", "9"], "--n"),
+    "story accept": (["story", "accept", "1", "premise", "0"], "version"),
+    "story continue": (["story", "continue", "1", "--words", "0"], "--words"),
+    "story rewrite": (
+        ["story", "rewrite", "1", "premise", "--start", "0", "--end", "1", "-i", "x" * 501],
+        "--instruction",
+    ),
+    "story cowrite": (["story", "cowrite", "one"], "story_id"),
 }
 
 

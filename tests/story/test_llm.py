@@ -306,3 +306,13 @@ def test_serve_on_a_busy_port_is_one_line(capsys):
 
 def test_serve_unknown_model_is_one_line(capsys):
     assert "unknown model" in _cli_error(["story", "serve", "--model", "gpt-17"], capsys)
+
+
+def test_a_seed_repeats_whatever_the_model_was_asked_before(local_model):
+    bible = " ".join(f"Fact {i}: keeper {i} keeps a brass bird." for i in range(80))
+    first = [{"role": "system", "content": bible}, {"role": "user", "content": "Scene one."}]
+    other = [{"role": "system", "content": bible}, {"role": "user", "content": "Scene two."}]
+    settings = {"max_tokens": 24, "temperature": 0.8}
+    before = local_model.complete(first, seed=3, **settings)
+    local_model.complete(other, seed=4, **settings)  # shares the long prefix: llama.cpp's cache
+    assert local_model.complete(first, seed=3, **settings) == before

@@ -385,3 +385,259 @@ def new_cmd(
     print(f"story {story_id} in the store: museforge story show {story_id} --history")
     if plan.notes:
         print(f"{len(plan.notes)} notes on fallbacks and repairs: {folder / 'plan.md'}")
+
+
+# -- co-writing with a language model: alternatives, continuations, rewrites -------------
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="smollm2 (the shipped default), a .gguf file, or an OpenAI-compatible server's URL.",
+    ),
+]
+SeedOpt = Annotated[
+    int,
+    typer.Option(
+        min=0, max=2**31 - 1, help="Seed: the same seed and story give the same text again."
+    ),
+]
+COWRITE_HELP = (
+    "r NODE: regenerate 3 alternatives | a NODE VERSION: accept one | e NODE: edit (end with "
+    "a line holding only '.') | u NODE: undo | c: continue the story | s NODE: show | q: quit"
+)
+
+
+def _check_story(store, story_id: int) -> list[str]:
+    """The story's nodes; an unknown story fails here, before any model is loaded."""
+    from museforge.story.cowrite import nodes
+
+    return nodes(store, story_id)
+
+
+def _print_alternatives(story_id: int, node: str, versions: list) -> None:
+    """Each alternative with its version, seed, distinct-2 and Self-BLEU against the others,
+    then the set's Vendi score, and how to accept one."""
+    from museforge.core.creativity import bleu, distinct_n, tokens
+    from museforge.errors import UserError
+    from museforge.story.metrics import alternatives_report
+
+    texts = [v.text for v in versions]
+    for i, v in enumerate(versions):
+        measures = f"distinct-2 {distinct_n([v.text], 2):.2f}"
+        others = [tokens(t) for j, t in enumerate(texts) if j != i]
+        if others:
+            measures += f"  self-BLEU {bleu(tokens(v.text), others):.2f}"
+        print(f"--- version {v.number} (seed {v.seed})  {measures}")
+        print(v.text.strip())
+    if len(texts) > 1:
+        try:
+            report = alternatives_report(texts)
+            print(
+                f"--- the {len(texts)} alternatives: Vendi {report['vendi']:.2f} "
+                f"({report['vendi_features']}), distinct-2 {report['distinct_2']:.2f}, "
+                f"self-BLEU {report['self_bleu']:.2f}"
+            )
+        except UserError as exc:
+            print(f"--- the alternatives cannot be compared: {exc.message}")
+    numbers = ", ".join(str(v.number) for v in versions)
+    print(f"accept one ({numbers}): museforge story accept {story_id} {node} VERSION")
+
+
+@app.command("regenerate")
+def regenerate_cmd(
+    story_id: StoryIdArg,
+    node: Annotated[
+        str,
+        typer.Argument(help="The part to write again: logline, title, characters, beats, scene/N."),
+    ],
+    n: Annotated[int, typer.Option("--n", min=1, max=8, help="How many alternatives.")] = 3,
+    seed: SeedOpt = 0,
+    model: ModelOpt = "smollm2",
+) -> None:
+    """Write N alternatives for a part from the story's current texts; none becomes current
+    until you accept one."""
+    from museforge.core.store import Store
+    from museforge.story.cowrite_llm import check_generated_node, regenerate
+    from museforge.story.llm import load_language_model
+
+    with Store() as store:
+        _check_story(store, story_id)
+        check_generated_node(node)
+        language_model = load_language_model(model)
+        with Console(stderr=True).status(f"writing {n} alternatives for {node}"):
+            versions = regenerate(store, language_model, story_id, node, n, seed)
+    _print_alternatives(story_id, node, versions)
+
+
+@app.command("accept")
+def accept_cmd(
+    story_id: StoryIdArg,
+    node: NodeArg,
+    version: Annotated[
+        int, typer.Argument(min=1, help="The version to make current (see `show --history`).")
+    ],
+) -> None:
+    """Make one version of a part, such as a regenerated alternative, the current one."""
+    from museforge.core.store import Store
+    from museforge.story.cowrite import accept
+
+    with Store() as store:
+        chosen = accept(store, story_id, node, version)
+    print(f"story {story_id} {node}: version {chosen.number} is current")
+
+
+@app.command("continue")
+def continue_cmd(
+    story_id: StoryIdArg,
+    words: Annotated[int, typer.Option(min=1, max=2000, help="About how many words to add.")] = 150,
+    seed: SeedOpt = 0,
+    model: ModelOpt = "smollm2",
+    new_scene: Annotated[
+        bool,
+        typer.Option("--new-scene", help="Start the next scene instead of adding to the last."),
+    ] = False,
+) -> None:
+    """Add prose to the last scene (a new current version) or write the next scene."""
+    from museforge.core.store import Store
+    from museforge.story.cowrite_llm import continue_story
+    from museforge.story.llm import load_language_model
+
+    with Store() as store:
+        _check_story(store, story_id)
+        language_model = load_language_model(model)
+        with Console(stderr=True).status("writing"):
+            version = continue_story(
+                store, language_model, story_id, words, seed, new_scene=new_scene
+            )
+    print(version.text.strip())
+    print(f"story {story_id} {version.node}: version {version.number} is current")
+
+
+@app.command("rewrite")
+def rewrite_cmd(
+    story_id: StoryIdArg,
+    node: NodeArg,
+    start: Annotated[
+        int, typer.Option("--start", min=0, help="First character of the selection (from 0).")
+    ],
+    end: Annotated[int, typer.Option("--end", min=1, help="Character after the selection's last.")],
+    instruction: Annotated[
+        str,
+        typer.Option(
+            "--instruction", "-i", help='How to rewrite it, e.g. "more tension" (500 characters).'
+        ),
+    ],
+    seed: SeedOpt = 0,
+    model: ModelOpt = "smollm2",
+) -> None:
+    """Rewrite a character range of a part's current text following an instruction; the
+    rest of the text stays as it is, and the result becomes current."""
+    from museforge.core.store import Store
+    from museforge.story.cowrite import current_text
+    from museforge.story.cowrite_llm import MAX_INSTRUCTION_CHARS, check_instruction, rewrite
+    from museforge.story.llm import load_language_model
+
+    if len(instruction) > MAX_INSTRUCTION_CHARS:
+        raise typer.BadParameter(
+            f"{len(instruction)} characters; the limit is {MAX_INSTRUCTION_CHARS}",
+            param_hint="--instruction",
+        )
+    instruction = check_instruction(instruction)
+    with Store() as store:
+        _check_story(store, story_id)
+        current_text(store, story_id, node)
+        language_model = load_language_model(model)
+        with Console(stderr=True).status(f"rewriting {node} {start}:{end}"):
+            version = rewrite(store, language_model, story_id, node, start, end, instruction, seed)
+    print(version.text.strip())
+    print(f"story {story_id} {node}: version {version.number} is current")
+
+
+def _parts_table(store, story_id: int) -> Table:
+    from museforge.story.cowrite import history
+
+    table = Table("part", "current", "versions", "text", title=f"story {story_id}")
+    for name in _check_story(store, story_id):
+        versions = history(store, story_id, name)
+        current = next((v for v in versions if v.current), None)
+        number = "-" if current is None else str(current.number)
+        text = "" if current is None else _first_line(current.text)
+        table.add_row(name, number, str(len(versions)), text)
+    return table
+
+
+def _read_until_dot() -> str:
+    """Lines from stdin up to one that holds only '.' (or the end of input)."""
+    lines = []
+    while True:
+        try:
+            line = input()
+        except EOFError:
+            break
+        if line.strip() == ".":
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@app.command("cowrite")
+def cowrite_cmd(story_id: StoryIdArg, model: ModelOpt = "smollm2") -> None:
+    """Write a story with the model, step by step: regenerate, accept, edit, undo, continue
+    and show its parts; every step is kept in the store at once."""
+    from rich.prompt import Prompt
+
+    from museforge.core.store import Store
+    from museforge.errors import UserError
+    from museforge.story import cowrite
+    from museforge.story.cowrite_llm import check_generated_node, continue_story, regenerate
+    from museforge.story.llm import LanguageModel, load_language_model
+
+    console = Console()
+    loaded: list[LanguageModel] = []
+    seed = 0  # moves on with every generation, so asking again gives new text
+
+    def language_model() -> LanguageModel:
+        if not loaded:
+            loaded.append(load_language_model(model))
+        return loaded[0]
+
+    with Store() as store:
+        console.print(_parts_table(store, story_id))
+        console.print(COWRITE_HELP)
+        while True:
+            try:
+                line = Prompt.ask(f"story {story_id}", console=console)
+            except EOFError:
+                break
+            verb, *args = line.split() or [""]
+            try:
+                if verb in ("q", "quit"):
+                    break
+                if verb in ("r", "regenerate") and len(args) == 1:
+                    check_generated_node(args[0])
+                    versions = regenerate(store, language_model(), story_id, args[0], 3, seed)
+                    seed += len(versions)
+                    _print_alternatives(story_id, args[0], versions)
+                elif verb in ("a", "accept") and len(args) == 2 and args[1].isdigit():
+                    cowrite.accept(store, story_id, args[0], int(args[1]))
+                    console.print(_parts_table(store, story_id))
+                elif verb in ("e", "edit") and len(args) == 1:
+                    console.print(f"new text for {args[0]}; end with a line holding only '.'")
+                    version = cowrite.edit(store, story_id, args[0], _read_until_dot())
+                    console.print(f"{args[0]}: version {version.number} is current")
+                elif verb in ("u", "undo") and len(args) == 1:
+                    version = cowrite.undo(store, story_id, args[0])
+                    console.print(f"{args[0]}: version {version.number} is current")
+                elif verb in ("c", "continue") and not args:
+                    version = continue_story(store, language_model(), story_id, 150, seed)
+                    seed += 1
+                    print(version.text.strip())
+                    console.print(f"{version.node}: version {version.number} is current")
+                elif verb in ("s", "show") and len(args) == 1:
+                    print(cowrite.current_text(store, story_id, args[0]))
+                else:
+                    console.print(COWRITE_HELP)
+            except UserError as exc:
+                print(f"error: {' '.join(exc.message.split())}", file=sys.stderr)

@@ -220,6 +220,10 @@ class LlamaCppModel(LanguageModel):
     def _stream(self, messages: list[dict[str, str]], settings: Generation) -> Pieces:
         reason = "stop"
         with self._lock:
+            # llama.cpp reuses the evaluated prefix of the last prompt, and the reused state
+            # rounds a little differently from a fresh one: start afresh, so that a seed and a
+            # prompt give the same text whatever this model was asked before.
+            self._llama.reset()
             try:
                 chunks = self._llama.create_chat_completion(
                     messages=messages,
