@@ -37,6 +37,7 @@ from museforge.story.planner import (
     Plan,
     Scene,
     bible,
+    check_request,
     continue_scene,
     level_seed,
     repeated_sentences,
@@ -315,14 +316,10 @@ def _paragraph_after(text: str) -> str:
 
 
 def check_instruction(instruction: str) -> str:
-    text = " ".join(str(instruction).split())
-    if not text:
-        raise UserError('the instruction is empty: say how to rewrite, e.g. "more tension"')
-    if len(text) > MAX_INSTRUCTION_CHARS:
-        raise UserError(
-            f"the instruction is {len(text):,} characters; the limit is {MAX_INSTRUCTION_CHARS}"
-        )
-    return text
+    """``instruction`` stripped, or a UserError if it is empty or too long."""
+    return check_request(
+        instruction, "instruction", MAX_INSTRUCTION_CHARS, 'say how to rewrite, e.g. "more tension"'
+    )
 
 
 def _clean_rewrite(answer: str) -> str:

@@ -167,16 +167,22 @@ def level_seed(seed: int, level: str, index: int, attempt: int = 0) -> int:
     return int.from_bytes(digest[:8], "big") % (MAX_SEED + 1)
 
 
+def check_request(text: str, what: str, limit: int, hint: str) -> str:
+    """A person's request (a premise, an instruction) with its white space collapsed, or a
+    UserError if it is empty (``hint`` says what to write) or longer than ``limit``."""
+    cleaned = " ".join(str(text).split())
+    if not cleaned:
+        raise UserError(f"the {what} is empty: {hint}")
+    if len(cleaned) > limit:
+        raise UserError(f"the {what} is {len(cleaned):,} characters; the limit is {limit:,}")
+    return cleaned
+
+
 def check_premise(premise: str) -> str:
     """``premise`` stripped, or a UserError if it is empty or too long."""
-    text = " ".join(str(premise).split())
-    if not text:
-        raise UserError("the premise is empty: describe the story in a sentence or two")
-    if len(text) > MAX_PREMISE_CHARS:
-        raise UserError(
-            f"the premise is {len(text):,} characters; the limit is {MAX_PREMISE_CHARS:,}"
-        )
-    return text
+    return check_request(
+        premise, "premise", MAX_PREMISE_CHARS, "describe the story in a sentence or two"
+    )
 
 
 def check_structure(structure: str) -> tuple[Beat, ...]:
