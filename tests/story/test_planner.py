@@ -15,6 +15,7 @@ from museforge.story.planner import (
     STRUCTURES,
     Plan,
     check_premise,
+    drop_meta,
     drop_repeats,
     parse_character,
     parse_place,
@@ -181,3 +182,32 @@ def test_story_new_bad_premise_is_one_line_and_writes_nothing(premise, words, tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and words in err[0]
     assert not out.exists()
+
+
+def test_sentences_about_the_story_are_dropped_and_counted():
+    text = (
+        'Ines lifted the brass bird. "It sings," she said.\n\n'
+        "The story so far ends: Ines lifted the brass bird.\n\n"
+        "The wind rose. Here is an alternative continuation. The lamp went out."
+    )
+    kept, dropped = drop_meta(text)
+    assert dropped == 2
+    assert kept == (
+        'Ines lifted the brass bird. "It sings," she said.\n\nThe wind rose. The lamp went out.'
+    )
+    assert drop_meta("The storm broke.") == ("The storm broke.", 0)
+    echoed = "She turned to the sea:\nThe story so far ends: she turned.\n\nThe sea was grey."
+    assert drop_meta(echoed) == ("She turned to the sea:\n\nThe sea was grey.", 1)
+
+
+@pytest.mark.parametrize(
+    ("answer", "place"),
+    [
+        ("The scene takes place in a fish market at dawn.", "a fish market at dawn"),
+        ("This story is set at the old pier", "the old pier"),
+        ("Ellea, the one who was always the sole reason for the", None),
+        ("the protagonist's favourite place", None),
+    ],
+)
+def test_parse_place_reads_past_takes_place_and_refuses_fragments(answer, place):
+    assert parse_place(answer) == place

@@ -192,6 +192,15 @@ def check_structure(structure: str) -> tuple[Beat, ...]:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+")
+# "The scene takes place in a fish market": the place is what follows
+_TAKES_PLACE = re.compile(r"^(?:the|this)\s+(?:scene|story)\s+(?:takes\s+place|is\s+set)\s+", re.I)
+_DANGLING = {"the", "a", "an", "of", "and", "or", "to", "in", "at", "on", "with", "for"}
+# sentences about the story rather than in it, which a small model echoes from its prompt
+_META_SENTENCE = re.compile(
+    r"^[\"'“]?(?:the story(?: so far)?(?: ends)?\b|here is\b|here's\b|sure\b|note:|"
+    r"(?:in )?this (?:scene|story)\b|i hope\b|i am ready\b|i'm ready\b|let me\b|continue\b)",
+    re.I,
+)
 
 
 def sentences(text: str) -> list[str]:
@@ -278,10 +287,12 @@ def parse_character(text: str) -> tuple[str | None, str | None, str | None]:
 
 def parse_place(text: str) -> str | None:
     """A short place (2 to 12 words, no sentence of its own) from an answer, or None."""
-    place = _clean_line(text).rstrip(".")
+    place = _TAKES_PLACE.sub("", _clean_line(text).rstrip("."))
     words = place.split()
-    if not 2 <= len(words) <= 12 or any(c in place for c in "|:;!?"):
+    if not 2 <= len(words) <= 12 or any(c in place for c in "|:;!?,"):
         return None
+    if _is_meta(place) or words[-1].lower() in _DANGLING:
+        return None  # about the story, or cut off mid-phrase
     if words[0].lower() in ("a", "an", "the", "in", "at", "on", "inside", "beneath", "under"):
         place = place[0].lower() + place[1:]
     if words[0].lower() in ("in", "at", "on", "inside"):
@@ -549,6 +560,22 @@ def drop_repeats(text: str, earlier: str = "") -> str:
     return "\n\n".join(paragraphs)
 
 
+def drop_meta(text: str) -> tuple[str, int]:
+    """``text`` without the sentences in which the model talks about the story instead of
+    telling it ("The story so far ends: ...", "Here is an alternative continuation."), and
+    how many were dropped."""
+    dropped, lines = 0, []
+    for line in text.split("\n"):
+        whole = sentences(line)
+        kept = [x for x in whole if not _META_SENTENCE.match(x)]
+        dropped += len(whole) - len(kept)
+        if len(kept) == len(whole):
+            lines.append(line)  # as written: splitting loses closing quotes
+        elif kept:
+            lines.append(" ".join(kept))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip(), dropped
+
+
 def _whole_sentences(text: str) -> str:
     """``text`` up to its last finished sentence (max_tokens may cut the last one)."""
     text = text.strip()
@@ -577,7 +604,10 @@ def _sample(
             pieces.append(piece)
             if on_piece:
                 on_piece(piece)
-        text = _whole_sentences("".join(pieces))
+        text, meta = drop_meta(_whole_sentences("".join(pieces)))
+        text = _whole_sentences(text)  # a dropped last sentence may leave one unfinished
+        if meta:
+            plan.notes.append(f"scene {i + 1}: dropped {meta} sentence(s) about the story")
         repeats = len(repeated_sentences(text, earlier))
         if repeats < best_repeats:
             best, best_repeats = text, repeats
