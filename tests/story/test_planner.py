@@ -22,6 +22,7 @@ from museforge.story.planner import (
     parse_sentence,
     parse_title,
     plan_story,
+    premise_name,
     repeated_sentences,
     sentences,
     story_markdown,
@@ -198,6 +199,8 @@ def test_sentences_about_the_story_are_dropped_and_counted():
     assert drop_meta("The storm broke.") == ("The storm broke.", 0)
     echoed = "She turned to the sea:\nThe story so far ends: she turned.\n\nThe sea was grey."
     assert drop_meta(echoed) == ("She turned to the sea:\n\nThe sea was grey.", 1)
+    looping = "The island of the island of the island of the island.\nThe gulls cried."
+    assert drop_meta(looping) == ("The gulls cried.", 1)
 
 
 @pytest.mark.parametrize(
@@ -211,3 +214,17 @@ def test_sentences_about_the_story_are_dropped_and_counted():
 )
 def test_parse_place_reads_past_takes_place_and_refuses_fragments(answer, place):
     assert parse_place(answer) == place
+
+
+@pytest.mark.parametrize(
+    ("premise", "name"),
+    [
+        ("A homesick museum archivist named Noor must learn the truth.", "Noor"),
+        ("Ilse has kept to his quiet life; then Ilse must keep his family together.", "Ilse"),
+        ("When the council calls, a cartographer named Yusuf Amari must go.", "Yusuf Amari"),
+        ("A lighthouse keeper finds a mechanical bird", None),
+        ("The tide comes in. The keeper waits.", None),
+    ],
+)
+def test_the_protagonist_takes_the_name_the_premise_gives(premise, name):
+    assert premise_name(premise) == name

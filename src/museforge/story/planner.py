@@ -194,6 +194,7 @@ def check_structure(structure: str) -> tuple[Beat, ...]:
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+")
 # "The scene takes place in a fish market": the place is what follows
 _TAKES_PLACE = re.compile(r"^(?:the|this)\s+(?:scene|story)\s+(?:takes\s+place|is\s+set)\s+", re.I)
+_OPENINGS = {"a", "an", "the", "when", "after", "before", "in", "on", "one", "then", "but"}
 _DANGLING = {"the", "a", "an", "of", "and", "or", "to", "in", "at", "on", "with", "for"}
 # sentences about the story rather than in it, which a small model echoes from its prompt
 _META_SENTENCE = re.compile(
@@ -337,6 +338,17 @@ def write_title(model: LanguageModel, plan: Plan) -> str:
     return title
 
 
+def premise_name(premise: str) -> str | None:
+    """The protagonist's name if the premise gives one: after "named", or a capitalised word
+    it uses twice that is not a common sentence opening ("Ilse ... then Ilse must ...")."""
+    named = re.search(r"\bnamed ([A-Z][a-z'-]+(?: [A-Z][a-z'-]+)?)", premise)
+    if named:
+        return named.group(1)
+    words = re.findall(r"\b[A-Z][a-z'-]+\b", premise)
+    repeated = [w for w in words if words.count(w) > 1 and w.lower() not in _OPENINGS]
+    return repeated[0] if repeated else None
+
+
 def _grammar_name(plan: Plan, index: int, taken: set[str]) -> str:
     names = load_grammar("names")
     for attempt in range(100):
@@ -362,6 +374,9 @@ def write_characters(model: LanguageModel, plan: Plan, n: int = 3) -> list[Chara
         if name in taken or (name and any(name in t or t in name for t in taken)):
             name = None
         fell_back = []
+        given = premise_name(plan.premise) if i == 0 else None
+        if given:  # the person named the protagonist: that name stands
+            name = given
         if name is None:
             name = _grammar_name(plan, i, taken)
             fell_back.append("name from the names grammar")
@@ -560,14 +575,21 @@ def drop_repeats(text: str, earlier: str = "") -> str:
     return "\n\n".join(paragraphs)
 
 
+def _looping(sentence: str) -> bool:
+    """A sentence caught in a loop: "The island of the island of the island of the island."
+    (6 words or more, fewer than half of them different)."""
+    words = re.findall(r"[a-z']+", sentence.lower())
+    return len(words) >= 6 and len(set(words)) < len(words) / 2
+
+
 def drop_meta(text: str) -> tuple[str, int]:
     """``text`` without the sentences in which the model talks about the story instead of
-    telling it ("The story so far ends: ...", "Here is an alternative continuation."), and
-    how many were dropped."""
+    telling it ("The story so far ends: ...", "Here is an alternative continuation.") or
+    goes round in a loop, and how many were dropped."""
     dropped, lines = 0, []
     for line in text.split("\n"):
         whole = sentences(line)
-        kept = [x for x in whole if not _META_SENTENCE.match(x)]
+        kept = [x for x in whole if not (_META_SENTENCE.match(x) or _looping(x))]
         dropped += len(whole) - len(kept)
         if len(kept) == len(whole):
             lines.append(line)  # as written: splitting loses closing quotes
@@ -607,7 +629,9 @@ def _sample(
         text, meta = drop_meta(_whole_sentences("".join(pieces)))
         text = _whole_sentences(text)  # a dropped last sentence may leave one unfinished
         if meta:
-            plan.notes.append(f"scene {i + 1}: dropped {meta} sentence(s) about the story")
+            plan.notes.append(
+                f"scene {i + 1}: dropped {meta} sentence(s) about the story or in a loop"
+            )
         repeats = len(repeated_sentences(text, earlier))
         if repeats < best_repeats:
             best, best_repeats = text, repeats
