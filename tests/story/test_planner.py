@@ -228,3 +228,18 @@ def test_parse_place_reads_past_takes_place_and_refuses_fragments(answer, place)
 )
 def test_the_protagonist_takes_the_name_the_premise_gives(premise, name):
     assert premise_name(premise) == name
+
+
+def test_two_scenes_at_one_place_are_grounded_in_different_words():
+    from museforge.story.planner import Scene, _ground
+
+    plan = Plan(premise="A keeper finds a bird.", structure="kishotenketsu")
+    plan.scenes = [
+        Scene("a fish market at dawn", "ki", ["Hamid Thornby"], "The gulls cried over the nets."),
+        Scene("a fish market at dawn", "sho", ["Hamid Thornby"], "The nets were empty again."),
+    ]
+    _ground(plan, 0)
+    _ground(plan, 1)
+    assert plan.scenes[0].prose.startswith("Hamid Thornby was at a fish market at dawn.")
+    assert plan.scenes[1].prose.startswith("Hamid Thornby was back at a fish market at dawn.")
+    assert repeated_sentences(plan.text()) == []

@@ -656,7 +656,10 @@ def _ground(plan: Plan, i: int) -> None:
     missing = [name for name in scene.characters if not _mentions(scene.prose, name)]
     if missing:
         verb = "was" if len(missing) == 1 else "were"
-        line = f"{_and(missing)} {verb} at {scene.place}."
+        told = {_key(x) for x in sentences(plan.text())}
+        forms = (f"at {scene.place}", f"back at {scene.place}", f"at {scene.place} once more")
+        lines = [f"{_and(missing)} {verb} {where}." for where in forms]
+        line = next((x for x in lines if _key(x) not in told), lines[-1])  # the first untold
         scene.prose = f"{line[0].upper()}{line[1:]}\n\n{scene.prose}".strip()
         plan.notes.append(f"scene {i + 1}: added a sentence naming {_and(missing)}")
 
