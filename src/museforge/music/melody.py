@@ -148,10 +148,12 @@ def split_at_rests(events: np.ndarray, steps_per_bar: int) -> list[np.ndarray]:
 
 
 def last_event(events: np.ndarray) -> np.ndarray:
-    """At each step, the latest event that is not "no event" (NOTE_OFF before any)."""
-    index = np.where(events != NO_EVENT, np.arange(len(events)), -1)
-    np.maximum.accumulate(index, out=index)
-    return np.where(index >= 0, events[np.maximum(index, 0)], NOTE_OFF)
+    """At each step, the latest event that is not "no event" (NOTE_OFF before any); along
+    the last axis, so each row of a batch [N, steps] has its own history."""
+    index = np.where(events != NO_EVENT, np.arange(events.shape[-1]), -1)
+    np.maximum.accumulate(index, axis=-1, out=index)
+    latest = np.take_along_axis(events, np.maximum(index, 0), axis=-1)
+    return np.where(index >= 0, latest, NOTE_OFF)
 
 
 def extract_melodies(

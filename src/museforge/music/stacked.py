@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from museforge.core.checkpoints import Pretrained, load_model
 from museforge.music.attributes import ATTRIBUTES
-from museforge.music.melody import FIRST_NOTE_ON, NO_EVENT
+from museforge.music.melody import FIRST_NOTE_ON, NO_EVENT, last_event
 from museforge.music.model import MelodyVAE, MelodyVAEConfig, _lstm_state
 
 
@@ -192,14 +192,11 @@ def split_segments(x: Tensor, length: int) -> Tensor:
     if steps % length:
         raise ValueError(f"{steps} steps are not whole segments of {length}")
     segments = x.reshape(batch, steps // length, length).clone()
-    sounding = torch.full((batch,), NO_EVENT, dtype=x.dtype, device=x.device)
-    for s in range(1, segments.shape[1]):
-        before = segments[:, s - 1]
-        for t in range(length):  # the last note-on or note-off of the segment before
-            event = before[:, t]
-            sounding = torch.where(event != NO_EVENT, event, sounding)
-        held = (segments[:, s, 0] == NO_EVENT) & (sounding >= FIRST_NOTE_ON)
-        segments[held, s, 0] = sounding[held]
+    # what sounds at the last step of each segment but the last (see melody.last_event)
+    state = torch.from_numpy(last_event(x.cpu().numpy())).to(x.device)
+    before = state[:, length - 1 : -1 : length]
+    held = (segments[:, 1:, 0] == NO_EVENT) & (before >= FIRST_NOTE_ON)
+    segments[:, 1:, 0] = torch.where(held, before, segments[:, 1:, 0])
     return segments
 
 
