@@ -35,17 +35,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from skimage.data import lfw_subset
 from torch import Tensor, nn
 
 from museforge.core.checkpoints import shipped_models
 from museforge.core.training import TrainConfig
 from museforge.errors import UserError
-from museforge.image.data import build_image_dataset, load_image_dataset, to_float_pixels
+from museforge.image.data import (
+    LFW_SOURCE,
+    build_image_dataset,
+    load_image_dataset,
+    to_float_pixels,
+)
 from museforge.image.gan import losses
 from museforge.image.gan.dcgan import DCGAN, DCGANConfig
 from museforge.image.gan.generate import load_gan, sample
@@ -204,7 +206,7 @@ def reference_step(faces: Tensor) -> tuple[Callable[[int], None], int]:
 def speed(s: Settings, tmp: Path) -> dict:
     faces = {
         res: load_image_dataset(
-            build_image_dataset("skimage:lfw_subset", tmp / f"faces-{res}.npz", res, progress=False)
+            build_image_dataset(LFW_SOURCE, tmp / f"faces-{res}.npz", res, progress=False)
         ).images
         for res in SPEED_RESOLUTIONS
     }
@@ -239,16 +241,12 @@ def speed(s: Settings, tmp: Path) -> dict:
 
 
 def new_faces_cache(tmp: Path, res: int, folder: Path | None) -> Path:
-    """An image cache of ``folder``, or of faces 90-99 decoded as ``skimage:lfw_subset``
-    decodes its faces."""
+    """An image cache of ``folder``, or of ``lfw_subset``'s faces 90-99."""
+    target = tmp / f"new-faces-{res}.npz"
     if folder is None:
-        folder = tmp / "new-faces"
-        folder.mkdir()
-        faces = lfw_subset()  # grey, 0..1
-        for i in NEW_FACES:
-            grey = np.round(np.clip(faces[i], 0.0, 1.0) * 255).astype(np.uint8)
-            Image.fromarray(grey, "L").convert("RGB").save(folder / f"face-{i:03d}.png")
-    return build_image_dataset(folder, tmp / f"new-faces-{res}.npz", res, progress=False)
+        select = slice(NEW_FACES.start, NEW_FACES.stop)
+        return build_image_dataset(LFW_SOURCE, target, res, progress=False, select=select)
+    return build_image_dataset(folder, target, res, progress=False)
 
 
 def tiled(images: Tensor, n: int) -> Tensor:

@@ -25,10 +25,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from museforge.core.atomic import atomic_path
 from museforge.core.cards import hardware
 from museforge.core.checkpoints import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE
 from museforge.core.training import CHECKPOINT_FILE, MODEL_DIR, TrainingInterrupted
@@ -64,7 +62,7 @@ def main() -> int:
 
     cache = ROOT / ".cache" / f"lfw-{RES}px-train{TRAIN_FACES}.npz"
     if not cache.is_file():
-        first_faces(build_image_dataset(LFW_SOURCE, cache.with_suffix(".all.npz"), RES), cache)
+        build_image_dataset(LFW_SOURCE, cache, RES, select=slice(0, TRAIN_FACES))
     results = {}
     for arch in args.archs.split(","):
         run_dir = args.runs / f"gan-{arch}-{RES}"
@@ -111,16 +109,6 @@ def main() -> int:
     grid(sample(gan, 36, seed=0)).resize((6 * 34 * 3, 6 * 34 * 3), 0).save(out / "preview.png")
     print(f"wrote {out} ({(out / WEIGHTS_FILE).stat().st_size / 1e6:.1f} MB)")
     return 0
-
-
-def first_faces(full: Path, out: Path) -> None:
-    """The image cache ``full`` cut to its first TRAIN_FACES images, written to ``out``."""
-    with np.load(full, allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
-    arrays["images"] = arrays["images"][:TRAIN_FACES]
-    arrays["labels"] = arrays["labels"][:TRAIN_FACES]
-    with atomic_path(out) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
 
 
 def train_for(cache: Path, run_dir: Path, config, seconds: float, command: str) -> dict:

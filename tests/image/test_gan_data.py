@@ -205,3 +205,13 @@ def test_train_on_nothing_usable_is_one_line_and_exit_2(tmp_path, capsys, monkey
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-1] == f"error: {tmp_path / 'src'}: none of its 3 images could be read"
     assert not out.exists()
+
+
+def test_select_keeps_part_of_the_source_in_its_order(tmp_path):
+    whole = load_image_dataset(
+        build_image_dataset("skimage:lfw_subset", tmp_path / "a.npz", 32, progress=False)
+    )
+    part = build_image_dataset(
+        "skimage:lfw_subset", tmp_path / "b.npz", 32, progress=False, select=slice(90, 100)
+    )
+    assert torch.equal(load_image_dataset(part).images, whole.images[90:100])

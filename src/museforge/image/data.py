@@ -103,11 +103,14 @@ def build_image_dataset(
     face_crop: bool = False,
     mirror: bool = True,
     progress: bool = True,
+    select: slice | None = None,
 ) -> Path:
     """Decode ``source`` (a folder or ``skimage:lfw_subset``) into an image cache at ``out``.
 
-    Files that cannot be decoded are skipped with a warning; if no image is left, the
-    error says so and no file is written.
+    ``select`` keeps part of the source's images, in the order they are listed (e.g.
+    ``slice(0, 90)``: the first 90, so the rest stay unseen). Files that cannot be decoded
+    are skipped with a warning; if no image is left, the error says so and no file is
+    written.
     """
     if res not in RESOLUTIONS:
         raise UserError(f"resolution must be one of {', '.join(map(str, RESOLUTIONS))}, not {res}")
@@ -115,6 +118,8 @@ def build_image_dataset(
     if out.is_dir():
         raise UserError(f"{out}: is a directory; --out needs a file name such as faces.npz")
     files, label_names = _list_sources(source)
+    if select is not None:
+        files = files[select]
     if not files:
         raise UserError(f"{source}: no PNG, JPEG or WebP images found")
     detector = _face_detector() if face_crop else None
