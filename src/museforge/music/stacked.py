@@ -85,10 +85,6 @@ class StackedMelodyVAE(nn.Module, Pretrained):
     def segment_steps(self) -> int:
         return self.segment.steps
 
-    def top_parameters(self) -> list[nn.Parameter]:
-        """What training fits: everything but the segment model."""
-        return [p for name, p in self.named_parameters() if not name.startswith("segment.")]
-
     def draw_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` codes from the model's prior: [n, z_dim]."""
         noise = torch.randn(n, self.config.z_dim, generator=generator)

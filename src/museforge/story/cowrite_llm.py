@@ -37,10 +37,12 @@ from museforge.story.planner import (
     Plan,
     Scene,
     bible,
+    characters_text,
     check_request,
     continue_scene,
     level_seed,
     repeated_sentences,
+    scene_text,
     scene_tokens,
     write_beats,
     write_characters,
@@ -76,7 +78,7 @@ def current_texts(store: Store, story: int) -> dict[str, str]:
 
 
 def _characters(text: str) -> list[Character]:
-    """Characters from the ``Name, the role: wants ...; flaw: ...`` lines ``keep_plan`` writes;
+    """Characters from the lines ``planner.characters_text`` writes;
     any other line is a name."""
     cast = []
     for i, line in enumerate(x.strip() for x in text.splitlines() if x.strip()):
@@ -144,10 +146,6 @@ def story_plan(store: Store, story: int, scenes: int = 0) -> Plan:
     return plan
 
 
-def _scene_text(scene: Scene) -> str:
-    return f"{scene.place}\n\n{scene.prose.strip()}"
-
-
 # --- alternatives -------------------------------------------------------------------------
 
 
@@ -181,9 +179,7 @@ def _writer(node: str, max_tokens: int) -> Callable[[LanguageModel, Plan], str]:
 
         def characters(model: LanguageModel, plan: Plan) -> str:
             cast = write_characters(model, plan, min(max(len(plan.characters), 1), len(ROLES)))
-            return "\n".join(
-                f"{c.name}, the {c.role}: wants {c.want}; flaw: {c.flaw}" for c in cast
-            )
+            return characters_text(cast)
 
         return characters
     if node == "beats":
@@ -192,7 +188,7 @@ def _writer(node: str, max_tokens: int) -> Callable[[LanguageModel, Plan], str]:
 
     def scene(model: LanguageModel, plan: Plan) -> str:
         write_scene(model, plan, i, max_tokens=max_tokens, tries=1)
-        return _scene_text(plan.scenes[i])
+        return scene_text(plan.scenes[i])
 
     return scene
 
@@ -292,7 +288,7 @@ def continue_story(
         write_scene(model, plan, i, max_tokens=max_tokens, tries=tries)
         source = Provenance(model.name, seed, {"prompt": "scene", **settings})
         return cowrite.continue_text(
-            store, story, f"scene/{i + 1}", _scene_text(plan.scenes[i]), source
+            store, story, f"scene/{i + 1}", scene_text(plan.scenes[i]), source
         )
     i = len(plan.scenes) - 1
     node = f"scene/{i + 1}"

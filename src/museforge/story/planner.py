@@ -774,6 +774,17 @@ def story_markdown(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def characters_text(characters: list[Character]) -> str:
+    """The "characters" part as the store keeps it: a ``Name, the role: wants ...; flaw:
+    ...`` line each."""
+    return "\n".join(f"{c.name}, the {c.role}: wants {c.want}; flaw: {c.flaw}" for c in characters)
+
+
+def scene_text(scene: Scene) -> str:
+    """A "scene/K" part as the store keeps it: the place, a blank line, the prose."""
+    return f"{scene.place}\n\n{scene.prose.strip()}"
+
+
 def keep_plan(store: Store, plan: Plan) -> int:
     """Record ``plan`` in the store as a co-written story, each part as its first accepted
     version (generated, with the model and seed), so it can be edited, regenerated and
@@ -785,15 +796,10 @@ def keep_plan(store: Store, plan: Plan) -> int:
     parts = {
         "logline": plan.logline,
         "title": plan.title,
-        "characters": "\n".join(
-            f"{c.name}, the {c.role}: wants {c.want}; flaw: {c.flaw}" for c in plan.characters
-        ),
+        "characters": characters_text(plan.characters),
         "beats": "\n".join(plan.beats),
     }
-    parts |= {
-        f"scene/{i}": f"{scene.place}\n\n{scene.prose.strip()}"
-        for i, scene in enumerate(plan.scenes, start=1)
-    }
+    parts |= {f"scene/{i}": scene_text(scene) for i, scene in enumerate(plan.scenes, start=1)}
     for node, text in parts.items():
         if text.strip():
             (version,) = propose(store, story, node, [text], source)
