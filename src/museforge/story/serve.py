@@ -85,6 +85,9 @@ class ChatRequest(BaseModel):
     stop: str | list[str] | None = Field(
         None, description=f"Up to {MAX_STOPS} strings that end the answer."
     )
+    grammar: str | None = Field(
+        None, description="A GBNF grammar the answer must follow (as llama.cpp's server)."
+    )
 
     def settings(self) -> dict[str, Any]:
         """Keyword arguments for ``LanguageModel.stream``; the model checks their ranges."""
@@ -93,6 +96,7 @@ class ChatRequest(BaseModel):
             "temperature": self.temperature,
             "seed": self.seed,
             "stop": [self.stop] if isinstance(self.stop, str) else self.stop,
+            "grammar": self.grammar,
         }
         if self.max_completion_tokens is not None:
             given["max_tokens"] = self.max_completion_tokens
