@@ -206,3 +206,20 @@ def test_cli_cowrite_regenerates_and_accepts(monkeypatch, capsys) -> None:
             True,
             False,
         ]
+
+
+def test_cli_cowrite_continues_the_last_scene(monkeypatch, capsys) -> None:
+    story = _keep_in_home()
+    with Store() as store:
+        last = cowrite.nodes(store, story)[-1]
+        before = cowrite.current_text(store, story, last)
+    monkeypatch.setattr("sys.stdin", io.StringIO("c\nq\n"))
+    assert run(["story", "cowrite", str(story)]) == 0
+    out = capsys.readouterr().out
+    with Store() as store:
+        versions = cowrite.history(store, story, last)
+        after = cowrite.current_text(store, story, last)
+    assert f"{last}: version {versions[-1].number} is current" in out
+    assert versions[-1].current and versions[-1].how == "continued"
+    assert after.startswith(before) and len(after.split()) > len(before.split())
+    assert after[len(before) :].strip() in out  # the new text is shown

@@ -65,21 +65,29 @@ def story() -> Plan:
 
 
 def test_parse_character_reads_the_fixed_form():
-    assert parse_character("Vera Ashford | to keep the light burning | stubborn") == (
+    answer = "Vera Ashford wants to keep the light burning, but is too stubborn to rest."
+    assert parse_character(answer) == (
         "Vera Ashford",
         "to keep the light burning",
-        "stubborn",
+        "too stubborn to rest",
     )
-    # a header line is skipped, a role the model added is dropped, list marks go
-    answer = "Name | role | want | flaw\n1. Silas Fenby | ally | to fix the bird | too curious"
+    # a list mark and a label go; "she is", a missing comma and a possessive are read
+    answer = "1. Character: Silas Fenby's wants to fix the bird but she is too curious\nmore"
     assert parse_character(answer) == ("Silas Fenby", "to fix the bird", "too curious")
+    assert parse_character("Ines Oduya wants to sail home.") == ("Ines Oduya", "to sail home", None)
 
 
-def test_parse_character_rejects_garbage_and_the_copied_example():
-    assert parse_character("A lighthouse keeper finds a mechanical bird.") == (None, None, None)
-    copied = "Mara Quillby | to find her lost brother | too proud to ask for help"
-    assert parse_character(copied) == (None, None, None)
-    assert parse_character("the keeper | want | flaw") == (None, None, None)
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "A lighthouse keeper finds a mechanical bird.",  # not the form
+        "Mara Quillby wants to find her lost brother, but is too proud to ask for help.",  # copied
+        "The Riddle wants to know the protagonist of this story, but is too a man.",  # no name,
+        "To Make wants to a villain, but is too the best.",  # a noun where a verb should be
+    ],
+)
+def test_parse_character_rejects_garbage_and_the_copied_example(answer):
+    assert parse_character(answer) == (None, None, None)
 
 
 def test_parse_sentence_title_and_place():
@@ -129,7 +137,10 @@ def test_repeated_sentences_finds_copies_and_loops():
         "The bird sang once.",
     ]
     assert sentences(drop_repeats(text, earlier)) == ["The bird sang once."]
-    assert repeated_sentences("It was late. It was late.") == []  # too short to count
+    assert repeated_sentences("It was late. It was late.") == []  # short: twice is allowed
+    assert repeated_sentences("He smiled. It was late.", "He smiled. He smiled.") == [
+        "He smiled."
+    ]  # a third time is a tic
 
 
 def test_plan_json_round_trip(story):
@@ -148,8 +159,10 @@ def test_premise_is_checked():
 def test_real_story_names_its_characters_and_repeats_no_sentence(story):
     assert len(story.scenes) == 4
     assert all(scene.prose for scene in story.scenes)
-    named = sum(_named(scene) for scene in story.scenes)
-    assert named >= 0.9 * len(story.scenes)
+    assert all(_named(scene) for scene in story.scenes)
+    # named in the model's own prose, not by a sentence the planner added
+    grounded = [n for n in story.notes if "added a sentence naming" in n]
+    assert len(story.scenes) - len(grounded) >= 0.9 * len(story.scenes), grounded
     assert repeated_sentences(story.text()) == []
     assert story.word_count() >= WORDS
     markdown = story_markdown(story)

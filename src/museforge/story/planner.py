@@ -7,9 +7,16 @@ Models" (Dramatron): the model writes a story top-down, level by level, and ever
 prompt carries a story bible (premise, logline, characters, facts settled so far), so a
 small model keeps its people and places straight.
 
-The shipped model is tiny, so each prompt asks for one short thing in a fixed form, the
-answer is parsed with care, and an unusable answer falls back to the shipped Tracery
-grammars (names, places) or to the structure's own words. Every fallback is written to
+The shipped model is tiny, so each prompt asks for one short thing in a fixed form. Where
+the runtime can constrain sampling (llama.cpp, its server, ``story serve``), a GBNF grammar
+holds the answer to that form: a character is "NAME wants to ..., but is too ...", and a
+beat starts with the protagonist's name. Where it can continue a begun answer, a scene's
+prose starts with one of its characters' names, and of a scene's samples the one that
+names all of them is kept. Every answer is still parsed and checked (other runtimes ignore
+grammars); an unusable one is asked again with the next seed, a little hotter, and after ``PLAN_TRIES`` falls back to the shipped Tracery grammars (places)
+or to the structure's own words. Names come from the ``names`` grammar (seeded, so the
+person can ask for others), unless the premise names the protagonist; the model writes what
+each character wants and their flaw. Every fallback is written to
 ``Plan.notes``: a plan is always complete, and it says which parts the model did not write.
 Each call has its own seed, derived from (seed, level, index), so the same seed gives the
 same plan and story.
@@ -20,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -33,13 +41,17 @@ MAX_PREMISE_CHARS = 2000  # a long paragraph; the bible must still leave room fo
 PLAN_TEMPERATURE = 0.7  # planning answers: varied, but in the asked form
 PROSE_TEMPERATURE = 0.8  # prose: a little looser than the plan
 TRIES = 3  # samples per scene before repeated sentences are dropped
+PLAN_TRIES = 3  # seeds per plan answer before it falls back
+RETRY_HEAT = 0.25  # each retry samples this much hotter: a peaked answer repeats otherwise
 MIN_REPEAT_WORDS = 4  # "Yes." or "I know." may recur in dialogue; longer sentences may not
+SHORT_REPEATS = 2  # ... twice in a story; a third "He smiled." is a tic
 TOKENS_PER_WORD = 1.5  # English prose with SmolLM2's tokenizer, with room to finish
 MAX_SCENE_TOKENS = 1024  # one call's prose; a longer story continues a scene instead
 CONTINUE_PASSES = 2  # passes over the scenes to reach the word target, then stop
+INTRODUCE_TOKENS = 120  # a paragraph for a character a scene's draft left out
 
 ROLES = ("protagonist", "antagonist", "ally", "mentor", "rival", "stranger")
-EXAMPLE_CHARACTER = "Mara Quillby | to find her lost brother | too proud to ask for help"
+EXAMPLE_CHARACTER = "Mara Quillby wants to find her lost brother, but is too proud to ask for help."
 FALLBACK_WANTS = {
     "protagonist": "to understand what has come into their life",
     "antagonist": "to take what the protagonist has found",
@@ -50,6 +62,44 @@ FALLBACK_WANTS = {
 }
 FALLBACK_FLAWS = ("stubborn", "too trusting", "afraid of change", "quick to anger", "secretive")
 TITLES = {"captain", "doctor", "professor", "old", "mayor", "judge", "reverend", "mr", "mrs", "ms"}
+# words a small model puts where a name should be ("The Riddle", "Your Answer")
+NOT_NAMES = {
+    "the",
+    "a",
+    "an",
+    "that",
+    "this",
+    "your",
+    "my",
+    "his",
+    "her",
+    "their",
+    "our",
+    "its",
+    "what",
+    "when",
+    "who",
+    "why",
+    "how",
+    "to",
+    "in",
+    "of",
+    "and",
+    "he",
+    "she",
+    "they",
+    "it",
+    "name",
+    "surname",
+    "protagonist",
+    "antagonist",
+    "ally",
+    "mentor",
+    "rival",
+    "stranger",
+    "keeper",
+}
+ARTICLES = {"a", "an", "the", "your", "my", "his", "her", "their", "its", "our"}
 
 
 @dataclass(frozen=True)
@@ -191,6 +241,40 @@ def check_structure(structure: str) -> tuple[Beat, ...]:
     return STRUCTURES[structure]
 
 
+# --- grammars: the form of an answer, for runtimes that constrain sampling -----------------
+
+_GBNF_WORDS = r"""
+word ::= [A-Za-z'-]+ ","?
+plain ::= [a-z']+
+cap ::= [A-Z] [a-z']*
+"""
+# No word or length limits: a model held at a limit glues its next words into one
+# ("ofblackglass"), and counted repetitions make llama.cpp's grammar sampling slow.
+# max_tokens bounds an answer; the parsers refuse one that is too long.
+LOGLINE_GRAMMAR = r'root ::= cap ","? (" " word)+ "."' + _GBNF_WORDS
+TITLE_GRAMMAR = r'root ::= cap (" " cap)*' + _GBNF_WORDS
+PLACE_GRAMMAR = r'root ::= ("a" | "an" | "the") (" " plain)+' + _GBNF_WORDS
+
+
+def gbnf_literal(text: str) -> str:
+    """``text`` as a GBNF string literal."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def character_grammar(name: str) -> str:
+    """'NAME wants to ..., but is too ....'."""
+    return (
+        f'root ::= {gbnf_literal(name)} " wants to " plain (" " plain)+ ", but is too " '
+        f'plain (" " plain)* "."' + _GBNF_WORDS
+    )
+
+
+def beat_grammar(hero: str) -> str:
+    """One sentence that starts with the protagonist's name."""
+    return f'root ::= {gbnf_literal(hero)} " " plain (" " word)+ "."' + _GBNF_WORDS
+
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+")
 # "The scene takes place in a fish market": the place is what follows
 _TAKES_PLACE = re.compile(r"^(?:the|this)\s+(?:scene|story)\s+(?:takes\s+place|is\s+set)\s+", re.I)
@@ -251,46 +335,51 @@ def _is_name(text: str) -> bool:
     return (
         1 <= len(words) <= 4
         and all(re.fullmatch(r"[A-Z][A-Za-z'.-]*", w) for w in words)
-        and text.lower() not in ("name", "the name", "protagonist", "antagonist")
+        and words[0].lower() not in NOT_NAMES
+        and words[-1].lower() not in NOT_NAMES
     )
 
 
-def _is_phrase(text: str, placeholder: str) -> bool:
-    words = text.split()
-    return 1 <= len(words) <= 20 and text.lower().strip(" .") not in (placeholder, "want", "flaw")
+def _is_phrase(text: str, lead: str) -> bool:
+    """A phrase of 2 to 20 words that starts with ``lead`` ("to", "too") and then not with
+    an article ("to a villain" is a noun where a verb should be), and not about the story."""
+    words = text.lower().split()
+    return (
+        2 <= len(words) <= 20
+        and words[0] == lead
+        and words[1] not in ARTICLES | {lead}
+        and not _is_meta(text)
+    )
+
+
+_WANTS = re.compile(
+    r"^(?P<name>[A-Z][\w'.-]*(?: [A-Z][\w'.-]*){0,3}?) wants? (?P<want>to [^,.;]+?)"
+    r"(?:,? but (?:(?:he|she|they) )?(?:is|are) (?P<flaw>too [^.;]+?))?[.;]?$"
+)
 
 
 def parse_character(text: str) -> tuple[str | None, str | None, str | None]:
-    """(name, want, flaw) from a ``Name | want | flaw`` answer; None for each unusable part.
-
-    The first line with a ``|`` that is not the form itself is read; a fourth field (a
-    role the model added after the name) is skipped. The example in the prompt counts as
-    unusable: the model copied it.
-    """
-    example = [f.strip() for f in EXAMPLE_CHARACTER.split("|")]
-    for line in text.splitlines():
-        fields = [f.strip().strip("\"'*").strip() for f in line.split("|")]
-        fields = [f for f in fields if f]
-        if len(fields) < 2 or fields[0].lower() == "name":
-            continue
-        if len(fields) >= 4:
-            fields = [fields[0], *fields[-2:]]
-        name = re.sub(r"^\s*(?:[-*]+|\d+[.)])\s*", "", fields[0])
-        want = fields[1].rstrip(".") if len(fields) > 1 else ""
-        flaw = fields[2].rstrip(".") if len(fields) > 2 else ""
-        return (
-            name if _is_name(name) and name != example[0] else None,
-            want if _is_phrase(want, "what they want") and example[1] not in want else None,
-            flaw if _is_phrase(flaw, "their flaw") and example[2] not in flaw else None,
-        )
-    return None, None, None
+    """(name, want, flaw) from a "Name wants to ..., but is too ..." answer; None for each
+    unusable part. The example in the prompt counts as unusable: the model copied it."""
+    match = _WANTS.match(_clean_line(text))
+    if not match:
+        return None, None, None
+    name, want, flaw = match.group("name"), match.group("want"), match.group("flaw") or ""
+    name = name.removesuffix("'s")  # "Silas Fenby's wants to": a small model's slip
+    example = _WANTS.match(EXAMPLE_CHARACTER)
+    assert example is not None
+    return (
+        name if _is_name(name) and name != example.group("name") else None,
+        want if _is_phrase(want, "to") and want != example.group("want") else None,
+        flaw if _is_phrase(flaw, "too") and flaw != example.group("flaw") else None,
+    )
 
 
 def parse_place(text: str) -> str | None:
-    """A short place (2 to 12 words, no sentence of its own) from an answer, or None."""
+    """A short place (2 to 16 words, no sentence of its own) from an answer, or None."""
     place = _TAKES_PLACE.sub("", _clean_line(text).rstrip("."))
     words = place.split()
-    if not 2 <= len(words) <= 12 or any(c in place for c in "|:;!?,"):
+    if not 2 <= len(words) <= 16 or any(c in place for c in "|:;!?,."):
         return None
     if _is_meta(place) or words[-1].lower() in _DANGLING:
         return None  # about the story, or cut off mid-phrase
@@ -301,12 +390,35 @@ def parse_place(text: str) -> str | None:
     return place
 
 
-def _ask(model: LanguageModel, prompt: str, seed: int, max_tokens: int, **kw: Any) -> str:
+def _ask(
+    model: LanguageModel, prompt: str, seed: int, max_tokens: int, attempt: int = 0, **kw: Any
+) -> str:
     system = "You plan short stories. Answer with exactly what is asked, in the form asked."
     messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-    return model.complete(
-        messages, max_tokens=max_tokens, temperature=PLAN_TEMPERATURE, seed=seed, **kw
-    )
+    heat = PLAN_TEMPERATURE + RETRY_HEAT * attempt
+    return model.complete(messages, max_tokens=max_tokens, temperature=heat, seed=seed, **kw)
+
+
+def _ask_until(
+    model: LanguageModel,
+    plan: Plan,
+    level: str,
+    index: int,
+    prompt: str,
+    max_tokens: int,
+    accept: Callable[[str], Any],
+    **kw: Any,
+) -> tuple[Any, str]:
+    """(the first answer ``accept`` takes, as it returns it, and that answer) over up to
+    PLAN_TRIES seeds; (None, the last answer) if it takes none."""
+    answer = ""
+    for attempt in range(PLAN_TRIES):
+        seed = level_seed(plan.seed, level, index, attempt)
+        answer = _ask(model, prompt, seed, max_tokens, attempt, **kw)
+        value = accept(answer)
+        if value is not None:
+            return value, answer
+    return None, answer
 
 
 def _cast(plan: Plan) -> str:
@@ -318,8 +430,14 @@ def _cast(plan: Plan) -> str:
 
 def write_logline(model: LanguageModel, plan: Plan) -> str:
     prompt = f"Write a one-sentence logline for a story about this: {plan.premise}"
-    answer = _ask(model, prompt, level_seed(plan.seed, "logline", 0), 96, stop="\n")
-    logline = parse_sentence(answer)
+
+    def accept(answer: str) -> str | None:
+        sentence = parse_sentence(answer, min_words=6)
+        return None if sentence is None or _is_meta(sentence) else sentence
+
+    logline, answer = _ask_until(
+        model, plan, "logline", 0, prompt, 96, accept, stop="\n", grammar=LOGLINE_GRAMMAR
+    )
     if logline is None:
         logline = plan.premise if plan.premise[-1] in ".!?" else f"{plan.premise}."
         plan.notes.append(f"logline: the premise itself (the model gave {answer[:60]!r})")
@@ -329,8 +447,14 @@ def write_logline(model: LanguageModel, plan: Plan) -> str:
 
 def write_title(model: LanguageModel, plan: Plan) -> str:
     prompt = f"Story: {plan.logline}\nWrite a short title for this story. Only the title."
-    answer = _ask(model, prompt, level_seed(plan.seed, "title", 0), 16, stop="\n")
-    title = parse_title(answer)
+
+    def accept(answer: str) -> str | None:
+        title = parse_title(answer)
+        return None if title is None or title.split()[-1].lower() in _DANGLING else title
+
+    title, answer = _ask_until(
+        model, plan, "title", 0, prompt, 16, accept, stop="\n", grammar=TITLE_GRAMMAR
+    )
     if title is None:
         title = " ".join(plan.premise.rstrip(".").split()[:6]).title()
         plan.notes.append(f"title: from the premise (the model gave {answer[:60]!r})")
@@ -359,40 +483,50 @@ def _grammar_name(plan: Plan, index: int, taken: set[str]) -> str:
 
 
 def write_characters(model: LanguageModel, plan: Plan, n: int = 3) -> list[Character]:
-    """``n`` characters, one call each, in the roles of ``ROLES`` (protagonist first)."""
+    """``n`` characters, one call each, in the roles of ``ROLES`` (protagonist first): a
+    name from the ``names`` grammar (or the premise's), what they want and their flaw from
+    the model."""
     if not 1 <= n <= len(ROLES):
         raise UserError(f"a plan has 1 to {len(ROLES)} characters, not {n}")
     plan.characters = []
     for i, role in enumerate(ROLES[:n]):
+        given = premise_name(plan.premise) if i == 0 else None  # the person's name stands
+        name = given or _grammar_name(plan, i, {c.name for c in plan.characters})
         prompt = (
-            f"Story: {plan.logline}\nInvent the {role} of this story. Write one line in the "
-            f"form\nName | what they want | their flaw\nFor example:\n{EXAMPLE_CHARACTER}"
+            f"Story: {plan.logline}\n{name} is the {role} of this story. Say what {name} "
+            f"wants and {name}'s flaw, in one line in the form\n"
+            f"{name} wants to ..., but is too ...."
         )
-        answer = _ask(model, prompt, level_seed(plan.seed, "character", i), 48)
-        name, want, flaw = parse_character(answer)
-        taken = {c.name for c in plan.characters}
-        if name in taken or (name and any(name in t or t in name for t in taken)):
-            name = None
-        fell_back = []
-        given = premise_name(plan.premise) if i == 0 else None
-        if given:  # the person named the protagonist: that name stands
-            name = given
-        if name is None:
-            name = _grammar_name(plan, i, taken)
-            fell_back.append("name from the names grammar")
-        if want is None:
-            want = FALLBACK_WANTS[role]
-            fell_back.append("a stock want")
-        if flaw is None:
-            flaw = FALLBACK_FLAWS[level_seed(plan.seed, "flaw", i) % len(FALLBACK_FLAWS)]
-            fell_back.append("a stock flaw")
-        if fell_back:
+        if not model.follows_grammar:  # a model held to the form needs no example to copy
+            prompt += f"\nFor example:\n{EXAMPLE_CHARACTER}"
+
+        def accept(answer: str) -> tuple[str, str] | None:
+            _, want, flaw = parse_character(answer)
+            return (want, flaw) if want and flaw else None
+
+        found, answer = _ask_until(
+            model, plan, "character", i, prompt, 60, accept, stop="\n",
+            grammar=character_grammar(name),
+        )  # fmt: skip
+        if found is None:
+            _, want, flaw = parse_character(answer)  # the last answer's usable parts
+            fell_back = [f"a stock {what}" for what, x in (("want", want), ("flaw", flaw)) if not x]
             plan.notes.append(
                 f"character {i + 1} ({role}): {', '.join(fell_back)} "
                 f"(the model gave {answer.strip()[:60]!r})"
             )
-        plan.characters.append(Character(name, role, want, flaw))
+            want = want or FALLBACK_WANTS[role]
+            flaw = flaw or FALLBACK_FLAWS[level_seed(plan.seed, "flaw", i) % len(FALLBACK_FLAWS)]
+            found = (want, flaw)
+        plan.characters.append(Character(name, role, *found))
     return plan.characters
+
+
+def _alike(a: str, b: str, share: float = 0.6) -> bool:
+    """Whether two sentences share ``share`` or more of their words (a copy with a word or
+    two changed: "stood" for "stands")."""
+    x, y = set(re.findall(r"[\w']+", a.lower())), set(re.findall(r"[\w']+", b.lower()))
+    return bool(x | y) and len(x & y) / len(x | y) >= share
 
 
 def write_beats(model: LanguageModel, plan: Plan) -> list[str]:
@@ -405,9 +539,19 @@ def write_beats(model: LanguageModel, plan: Plan) -> list[str]:
             f"What happens next ({beat.prompt.format(hero=plan.hero)})? Write one sentence "
             f"in the past tense that starts with '{plan.hero}'."
         )
-        answer = _ask(model, prompt, level_seed(plan.seed, "beat", i), 64, stop="\n")
-        sentence = parse_sentence(answer)
-        if sentence is None or sentence in plan.beats or _is_meta(sentence):
+
+        def accept(answer: str) -> str | None:
+            sentence = parse_sentence(answer)
+            if sentence is None or _is_meta(sentence):
+                return None
+            if any(_alike(sentence, earlier) for earlier in plan.beats):
+                return None  # a small model copies the beat before from its prompt
+            return sentence
+
+        sentence, answer = _ask_until(
+            model, plan, "beat", i, prompt, 64, accept, stop="\n", grammar=beat_grammar(plan.hero)
+        )
+        if sentence is None:
             sentence = beat.fallback.format(hero=plan.hero)
             plan.notes.append(
                 f"beat {i + 1} ({beat.name}): stock beat (the model gave {answer[:60]!r})"
@@ -426,16 +570,25 @@ def _scene_cast(plan: Plan, i: int, beat: str) -> list[str]:
 
 
 def write_scenes(model: LanguageModel, plan: Plan) -> list[Scene]:
-    """A scene per beat: a place asked of the model, and the characters it needs."""
+    """A scene per beat: a place asked of the model (one no other scene has), and the
+    characters it needs."""
     plan.scenes = []
     places = load_grammar("places")
     for i, beat in enumerate(plan.beats):
+        example = places.expand("#site.a# #setting#", seed=level_seed(plan.seed, "example", i))
         prompt = (
             f"Story: {plan.logline}\nScene: {beat}\nWhere does this scene take place? "
-            "Answer with a short place only, like: a fish market at dawn"
+            f"Answer with a short place only, like: {example}"
         )
-        answer = _ask(model, prompt, level_seed(plan.seed, "place", i), 20, stop="\n")
-        place = parse_place(answer)
+        used = {s.place for s in plan.scenes} | {example}
+
+        def accept(answer: str, used: set[str] = used, example: str = example) -> str | None:
+            place = parse_place(answer)
+            return None if place in used or (place or "").startswith(example) else place
+
+        place, answer = _ask_until(
+            model, plan, "place", i, prompt, 20, accept, stop="\n", grammar=PLACE_GRAMMAR
+        )
         if place is None:
             place = places.expand("#site.a# #setting#", seed=level_seed(plan.seed, "place", i))
             plan.notes.append(
@@ -473,11 +626,15 @@ def plan_story(
 # --- prose -------------------------------------------------------------------------------
 
 
+def _name_parts(name: str) -> list[str]:
+    """The words of ``name`` that name the character alone: not a title such as "Captain"
+    or an initial."""
+    return [w for w in name.replace(".", " ").split() if w.lower() not in TITLES and len(w) > 1]
+
+
 def _mentions(text: str, name: str) -> bool:
-    """Whether ``text`` names the character: the full name, or one of its words (not a
-    title such as "Captain" or an initial)."""
-    parts = [w for w in name.replace(".", " ").split() if w.lower() not in TITLES and len(w) > 1]
-    return any(re.search(rf"\b{re.escape(p)}\b", text) for p in [name, *parts])
+    """Whether ``text`` names the character: the full name, or one of its words."""
+    return any(re.search(rf"\b{re.escape(p)}\b", text) for p in [name, *_name_parts(name)])
 
 
 def bible(plan: Plan, i: int) -> str:
@@ -499,6 +656,44 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
+def prose_opening(plan: Plan, i: int) -> str:
+    """The words scene ``i``'s prose starts with: one of its characters (in turn, scene by
+    scene), every other scene at its place ("At the harbour wall, Mara Quillby")."""
+    scene = plan.scenes[i]
+    if not scene.characters:
+        return ""
+    name = scene.characters[i % len(scene.characters)]
+    return f"At {scene.place}, {name}" if i % 2 else name
+
+
+def _prose_messages(
+    plan: Plan, i: int, max_tokens: int, continue_from: str = ""
+) -> list[dict[str, str]]:
+    """The chat that asks for scene ``i``'s prose (or, with ``continue_from``, for more of
+    a scene that already has that text)."""
+    scene = plan.scenes[i]
+    words = int(max_tokens / TOKENS_PER_WORD)
+    cast = f"Characters in this scene: {_and(scene.characters)}; name each of them."
+    if continue_from:
+        tail = " ".join(sentences(continue_from)[-2:])
+        ask = (
+            f"Continue scene {i + 1} at {scene.place}: {scene.beat}\n{cast}\n"
+            f"The scene so far ends: {tail}\nWrite the next {words} words. Say something new."
+        )
+    else:
+        before = " ".join(sentences(plan.scenes[i - 1].prose)[-2:]) if i else ""
+        ask = (
+            f"Write scene {i + 1} of {len(plan.scenes)}: {scene.beat}\nPlace: {scene.place}.\n"
+            f"{cast}\nWrite about {words} words of prose in the past tense."
+        )
+        if before:
+            ask += f"\nThe story so far ends: {before}"
+    return [
+        {"role": "system", "content": f"You are a novelist.\n{bible(plan, i)}"},
+        {"role": "user", "content": ask},
+    ]
+
+
 def write_prose(
     model: LanguageModel,
     plan: Plan,
@@ -510,30 +705,12 @@ def write_prose(
 ) -> Iterator[str]:
     """Scene ``i``'s prose, streamed piece by piece; ``continue_from`` asks for more of a
     scene that already has that text."""
-    scene = plan.scenes[i]
-    words = int(max_tokens / TOKENS_PER_WORD)
-    cast = f"Characters in this scene: {_and(scene.characters)}; name each of them."
-    if continue_from:
-        level = "continue"
-        tail = " ".join(sentences(continue_from)[-2:])
-        ask = (
-            f"Continue scene {i + 1} at {scene.place}: {scene.beat}\n{cast}\n"
-            f"The scene so far ends: {tail}\nWrite the next {words} words. Say something new."
-        )
-    else:
-        level = "prose"
-        before = " ".join(sentences(plan.scenes[i - 1].prose)[-2:]) if i else ""
-        ask = (
-            f"Write scene {i + 1} of {len(plan.scenes)}: {scene.beat}\nPlace: {scene.place}.\n"
-            f"{cast}\nWrite about {words} words of prose in the past tense."
-        )
-        if before:
-            ask += f"\nThe story so far ends: {before}"
-    messages = [
-        {"role": "system", "content": f"You are a novelist.\n{bible(plan, i)}"},
-        {"role": "user", "content": ask},
-    ]
-    seed = level_seed(plan.seed, level, i, attempt)
+    messages = _prose_messages(plan, i, max_tokens, continue_from)
+    seed = level_seed(plan.seed, "continue" if continue_from else "prose", i, attempt)
+    opening = "" if continue_from else prose_opening(plan, i)
+    if opening and model.continues_answer:  # the model goes on from the opening words
+        messages.append({"role": "assistant", "content": opening})
+        yield opening
     yield from model.stream(
         messages, max_tokens=max_tokens, temperature=PROSE_TEMPERATURE, seed=seed
     )
@@ -544,32 +721,39 @@ def _key(sentence: str) -> str | None:
     return " ".join(words) if len(words) >= MIN_REPEAT_WORDS else None
 
 
-def repeated_sentences(text: str, earlier: str = "") -> list[str]:
-    """The sentences of ``text`` (of MIN_REPEAT_WORDS words or more) that appeared verbatim
-    in ``earlier`` or earlier in ``text`` itself: a copy, or a loop."""
-    seen = {k for s in sentences(earlier) if (k := _key(s))}
-    repeats = []
+def _repeats(sentence: str, told: Counter[str]) -> bool:
+    """Whether ``sentence`` repeats what ``told`` counts (a sentence of MIN_REPEAT_WORDS
+    words or more once, a shorter one SHORT_REPEATS times); if not, it is counted."""
+    words = re.findall(r"[\w']+", sentence.lower())
+    if not words:
+        return False
+    key = " ".join(words)
+    if told[key] >= (1 if len(words) >= MIN_REPEAT_WORDS else SHORT_REPEATS):
+        return True
+    told[key] += 1
+    return False
+
+
+def _told(text: str) -> Counter[str]:
+    told: Counter[str] = Counter()
     for sentence in sentences(text):
-        key = _key(sentence)
-        if key in seen:
-            repeats.append(sentence)
-        elif key:
-            seen.add(key)
-    return repeats
+        _repeats(sentence, told)
+    return told
+
+
+def repeated_sentences(text: str, earlier: str = "") -> list[str]:
+    """The sentences of ``text`` that appeared verbatim in ``earlier`` or earlier in
+    ``text`` itself: a copy, or a loop ("He smiled." may come twice, not a third time)."""
+    told = _told(earlier)
+    return [sentence for sentence in sentences(text) if _repeats(sentence, told)]
 
 
 def drop_repeats(text: str, earlier: str = "") -> str:
     """``text`` without its repeated sentences, its paragraphs kept."""
-    seen = {k for s in sentences(earlier) if (k := _key(s))}
+    told = _told(earlier)
     paragraphs = []
     for paragraph in re.split(r"\n\s*\n", text):
-        kept = []
-        for sentence in sentences(paragraph):
-            key = _key(sentence)
-            if key not in seen:
-                kept.append(sentence)
-                if key:
-                    seen.add(key)
+        kept = [x for x in sentences(paragraph) if not _repeats(x, told)]
         if kept:
             paragraphs.append(" ".join(kept))
     return "\n\n".join(paragraphs)
@@ -615,9 +799,11 @@ def _sample(
     tries: int = TRIES,
     on_piece: Callable[[str], None] | None = None,
 ) -> str:
-    """Up to ``tries`` samples of new prose for scene ``i``: the first with no repeated
-    sentence, else the one with the fewest, its repeats dropped."""
-    best, best_repeats = "", math.inf
+    """Up to ``tries`` samples of new prose for scene ``i``: the first that names every
+    character of the scene (a first draft; a continuation need not) and repeats no
+    sentence, else the one with the fewest such faults, its repeats dropped."""
+    cast = [] if continue_from else plan.scenes[i].characters
+    best, best_faults, best_repeats = "", math.inf, 0
     for attempt in range(max(tries, 1)):
         pieces = []
         for piece in write_prose(
@@ -633,14 +819,16 @@ def _sample(
                 f"scene {i + 1}: dropped {meta} sentence(s) about the story or in a loop"
             )
         repeats = len(repeated_sentences(text, earlier))
-        if repeats < best_repeats:
-            best, best_repeats = text, repeats
-        if repeats == 0:
+        faults = repeats + sum(not _mentions(text, name) for name in cast)
+        if faults < best_faults:
+            best, best_faults, best_repeats = text, faults, repeats
+        if faults == 0:
             break
     what = "continuation" if continue_from else "prose"
     if attempt:
         plan.notes.append(
-            f"scene {i + 1}: {what} resampled {attempt} time(s) for repeated sentences"
+            f"scene {i + 1}: {what} resampled {attempt} time(s) for repeated sentences "
+            "or characters it did not name"
         )
     if best_repeats:
         best = drop_repeats(best, earlier)
@@ -648,6 +836,36 @@ def _sample(
             f"scene {i + 1}: dropped {best_repeats} repeated sentence(s) from the {what}"
         )
     return best
+
+
+def _introduce(
+    model: LanguageModel,
+    plan: Plan,
+    i: int,
+    name: str,
+    earlier: str,
+    on_piece: Callable[[str], None] | None = None,
+) -> None:
+    """Go on with scene ``i``'s prose in a paragraph that starts with ``name``, a character
+    it has left out: the model writes the rest of the paragraph."""
+    scene = plan.scenes[i]
+    messages = _prose_messages(plan, i, INTRODUCE_TOKENS)
+    messages.append({"role": "assistant", "content": f"{scene.prose}\n\n{name}".strip()})
+    seed = level_seed(plan.seed, "introduce", i, scene.characters.index(name))
+    pieces = [name]
+    if on_piece:
+        on_piece(f"\n\n{name}")
+    for piece in model.stream(
+        messages, max_tokens=INTRODUCE_TOKENS, temperature=PROSE_TEMPERATURE, seed=seed
+    ):
+        pieces.append(piece)
+        if on_piece:
+            on_piece(piece)
+    text, _ = drop_meta(_whole_sentences("".join(pieces)))
+    text = drop_repeats(_whole_sentences(text), f"{earlier}\n\n{scene.prose}")
+    if _mentions(text, name):
+        scene.prose = f"{scene.prose}\n\n{text}".strip()
+        plan.notes.append(f"scene {i + 1}: a paragraph opened with {name}'s name")
 
 
 def _ground(plan: Plan, i: int) -> None:
@@ -678,6 +896,9 @@ def write_scene(
     earlier = "\n\n".join(s.prose for s in plan.scenes[:i] if s.prose)
     text = _sample(model, plan, i, earlier, max_tokens, tries=tries, on_piece=on_piece)
     plan.scenes[i].prose = text
+    if model.continues_answer:
+        for name in [n for n in plan.scenes[i].characters if not _mentions(text, n)]:
+            _introduce(model, plan, i, name, earlier, on_piece)
     _ground(plan, i)
     return plan.scenes[i].prose
 
