@@ -168,3 +168,17 @@ def test_an_answer_begun_in_the_last_message_is_continued(model, greedy):
     more = model.complete(begun, max_tokens=12, temperature=0)
     assert more and not more.startswith(greedy)  # only what comes after it
     assert model.complete(begun, max_tokens=12, temperature=0) == more
+
+
+def test_story_serve_streams_the_transformers_runtime_over_http(model):
+    from test_llm import running
+
+    from museforge.story.llm import HttpModel
+    from museforge.story.serve import make_app
+
+    settings = {"max_tokens": 12, "temperature": 0.8, "seed": 5}
+    with running(make_app(model)) as url:
+        remote = HttpModel(url)
+        pieces = list(remote.stream(CHAT, **settings))
+        remote.close()
+    assert len(pieces) > 1 and "".join(pieces) == model.complete(CHAT, **settings)
