@@ -75,6 +75,8 @@ def test_parse_character_reads_the_fixed_form():
     answer = "1. Character: Silas Fenby's wants to fix the bird but she is too curious\nmore"
     assert parse_character(answer) == ("Silas Fenby", "to fix the bird", "too curious")
     assert parse_character("Ines Oduya wants to sail home.") == ("Ines Oduya", "to sail home", None)
+    cut = "Ilse wants to stay at the, but is too afraid of his family's."  # both cut off
+    assert parse_character(cut) == ("Ilse", None, None)
 
 
 @pytest.mark.parametrize(

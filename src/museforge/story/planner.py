@@ -246,6 +246,7 @@ def check_structure(structure: str) -> tuple[Beat, ...]:
 _GBNF_WORDS = r"""
 word ::= [A-Za-z'-]+ ","?
 plain ::= [a-z']+
+bare ::= [A-Za-z'-]+
 cap ::= [A-Z] [a-z']*
 """
 # No word or length limits: a model held at a limit glues its next words into one
@@ -253,7 +254,7 @@ cap ::= [A-Z] [a-z']*
 # max_tokens bounds an answer; the parsers refuse one that is too long.
 LOGLINE_GRAMMAR = r'root ::= cap ","? (" " word)+ "."' + _GBNF_WORDS
 TITLE_GRAMMAR = r'root ::= cap (" " cap)*' + _GBNF_WORDS
-PLACE_GRAMMAR = r'root ::= ("a" | "an" | "the") (" " plain)+' + _GBNF_WORDS
+PLACE_GRAMMAR = r'root ::= ("a" | "an" | "the") (" " bare)+' + _GBNF_WORDS
 
 
 def gbnf_literal(text: str) -> str:
@@ -348,6 +349,8 @@ def _is_phrase(text: str, lead: str) -> bool:
         2 <= len(words) <= 20
         and words[0] == lead
         and words[1] not in ARTICLES | {lead}
+        and words[-1] not in _DANGLING
+        and not words[-1].endswith("'s")  # "too afraid of his family's": cut off
         and not _is_meta(text)
     )
 
@@ -392,11 +395,18 @@ def parse_place(text: str) -> str | None:
 
 def _ask(
     model: LanguageModel, prompt: str, seed: int, max_tokens: int, attempt: int = 0, **kw: Any
-) -> str:
+) -> tuple[str, bool]:
+    """(the model's answer, whether max_tokens cut it short)."""
     system = "You plan short stories. Answer with exactly what is asked, in the form asked."
     messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
     heat = PLAN_TEMPERATURE + RETRY_HEAT * attempt
-    return model.complete(messages, max_tokens=max_tokens, temperature=heat, seed=seed, **kw)
+    stream = model.stream(messages, max_tokens=max_tokens, temperature=heat, seed=seed, **kw)
+    pieces = []
+    while True:
+        try:
+            pieces.append(next(stream))
+        except StopIteration as end:
+            return "".join(pieces), end.value == "length"
 
 
 def _ask_until(
@@ -414,8 +424,8 @@ def _ask_until(
     answer = ""
     for attempt in range(PLAN_TRIES):
         seed = level_seed(plan.seed, level, index, attempt)
-        answer = _ask(model, prompt, seed, max_tokens, attempt, **kw)
-        value = accept(answer)
+        answer, cut = _ask(model, prompt, seed, max_tokens, attempt, **kw)
+        value = None if cut else accept(answer)  # a title cut off at "A Un" is no title
         if value is not None:
             return value, answer
     return None, answer
