@@ -7,11 +7,14 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from museforge.story.cowrite import Version
 
 app = typer.Typer(
     help="Stories: premises from Tracery grammars, and a local language model served over "
@@ -250,7 +253,7 @@ def edit_cmd(
     assert text is not None
     with Store() as store:
         version = edit(store, story_id, node, text)
-    print(f"story {story_id} {node}: version {version.number} is current")
+    _say_current(story_id, version)
 
 
 @app.command("undo")
@@ -261,7 +264,7 @@ def undo_cmd(story_id: StoryIdArg, node: NodeArg) -> None:
 
     with Store() as store:
         version = undo(store, story_id, node)
-    print(f"story {story_id} {node}: version {version.number} is current")
+    _say_current(story_id, version)
 
 
 @app.command("restore")
@@ -278,7 +281,7 @@ def restore_cmd(
 
     with Store() as store:
         restored = restore(store, story_id, node, version)
-    print(f"story {story_id} {node}: version {restored.number} is current")
+    _say_current(story_id, restored)
 
 
 @app.command("export")
@@ -437,6 +440,10 @@ def _check_story(store, story_id: int) -> list[str]:
     return nodes(store, story_id)
 
 
+def _say_current(story_id: int, version: Version) -> None:
+    print(f"story {story_id} {version.node}: version {version.number} is current")
+
+
 def _print_alternatives(story_id: int, node: str, versions: list) -> None:
     """Each alternative with its version, seed, distinct-2 and Self-BLEU against the others,
     then the set's Vendi score, and how to accept one."""
@@ -507,7 +514,7 @@ def accept_cmd(
 
     with Store() as store:
         chosen = accept(store, story_id, node, version)
-    print(f"story {story_id} {node}: version {chosen.number} is current")
+    _say_current(story_id, chosen)
 
 
 @app.command("continue")
@@ -535,7 +542,7 @@ def continue_cmd(
                 store, language_model, story_id, words, seed, new_scene=new_scene
             )
     print(version.text.strip())
-    print(f"story {story_id} {version.node}: version {version.number} is current")
+    _say_current(story_id, version)
 
 
 @app.command("rewrite")
@@ -576,7 +583,7 @@ def rewrite_cmd(
         with Console(stderr=True).status(f"rewriting {node} {start}:{end}"):
             version = rewrite(store, language_model, story_id, node, start, end, instruction, seed)
     print(version.text.strip())
-    print(f"story {story_id} {node}: version {version.number} is current")
+    _say_current(story_id, version)
 
 
 def _parts_table(store, story_id: int) -> Table:

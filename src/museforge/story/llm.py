@@ -127,6 +127,16 @@ def check_messages(messages: Sequence[Message]) -> list[dict[str, str]]:
     return checked
 
 
+def read_all(pieces: Pieces) -> tuple[str, str]:
+    """A stream's whole text and its finish reason ("stop" or "length")."""
+    parts = []
+    while True:
+        try:
+            parts.append(next(pieces))
+        except StopIteration as end:
+            return "".join(parts), end.value
+
+
 class LanguageModel(ABC):
     """A chat model that streams its answer. Subclasses implement ``_stream``."""
 
@@ -175,7 +185,7 @@ class LanguageModel(ABC):
             stop=stop,
             grammar=grammar,
         )
-        return "".join(pieces)
+        return read_all(pieces)[0]
 
     @abstractmethod
     def _stream(self, messages: list[dict[str, str]], settings: Generation) -> Pieces: ...
@@ -400,13 +410,9 @@ class HttpModel(LanguageModel):
         self.backoff = backoff
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=timeout, headers=headers)
-        self.sends_grammar = True  # until the server refuses a grammar
-
-    @property
-    def follows_grammar(self) -> bool:  # type: ignore[override]
-        """Whether grammars are sent: until the server refuses one. A server that takes the
-        field but ignores it (not llama.cpp's) still gives an answer to check."""
-        return self.sends_grammar
+        # Grammars are sent until the server refuses one. A server that takes the field but
+        # ignores it (not llama.cpp's) still gives an answer to check.
+        self.follows_grammar = True
 
     def close(self) -> None:
         """Close the connections to the server."""
@@ -428,7 +434,7 @@ class HttpModel(LanguageModel):
         }
         if settings.stop:
             body["stop"] = list(settings.stop)
-        if settings.grammar and self.sends_grammar:
+        if settings.grammar and self.follows_grammar:
             body["grammar"] = settings.grammar  # llama.cpp's server and `story serve` read it
         received, attempt = False, 0
         while True:
@@ -439,7 +445,7 @@ class HttpModel(LanguageModel):
                     if response.status_code in (400, 422) and "grammar" in body:
                         # a server that does not know llama.cpp's grammar field may refuse
                         # it: ask again without, and do not send it to this server again
-                        self.sends_grammar = False
+                        self.follows_grammar = False
                         del body["grammar"]
                         continue
                     if response.status_code < 500 or attempt == self.retries:
@@ -531,14 +537,20 @@ def _llama_cpp_installed() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
+def _pick_runtime(runtime: str, folder: bool = False) -> str:
+    """The runtime a local model runs on: the one named, else (auto) llama.cpp where it is
+    installed and the model is a GGUF file, else transformers."""
+    if runtime != "auto":
+        return runtime
+    return "llama.cpp" if _llama_cpp_installed() and not folder else "transformers"
+
+
 def _load_local(path: Path, runtime: str) -> LanguageModel:
     """A GGUF file on llama.cpp (where installed, unless told otherwise) or transformers; a
     model folder on transformers."""
     if path.is_dir() and runtime == "llama.cpp":
         raise UserError(f"{path}: llama.cpp runs GGUF files; a model folder needs transformers")
-    if runtime == "llama.cpp" or (
-        runtime == "auto" and _llama_cpp_installed() and not path.is_dir()
-    ):
+    if _pick_runtime(runtime, folder=path.is_dir()) == "llama.cpp":
         return LlamaCppModel(path)
     from museforge.story.llm_transformers import TransformersModel
 
@@ -590,7 +602,7 @@ def runtime_report() -> dict[str, Any]:
     except UserError as exc:
         runtime = "auto"
         problems.append(str(exc))
-    if runtime == "llama.cpp" or (runtime == "auto" and llama_cpp):
+    if _pick_runtime(runtime) == "llama.cpp":
         in_use = llama_cpp and f"llama-cpp-python {llama_cpp}"
         missing = f"the llama.cpp runtime is not installed: {RUNTIME_INSTALL}"
     else:

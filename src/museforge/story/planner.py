@@ -13,10 +13,11 @@ holds the answer to that form: a character is "NAME wants to ..., but is too ...
 beat starts with the protagonist's name. Where it can continue a begun answer, a scene's
 prose starts with one of its characters' names, and of a scene's samples the one that
 names all of them is kept. Every answer is still parsed and checked (other runtimes ignore
-grammars); an unusable one is asked again with the next seed, a little hotter, and after ``PLAN_TRIES`` falls back to the shipped Tracery grammars (places)
-or to the structure's own words. Names come from the ``names`` grammar (seeded, so the
-person can ask for others), unless the premise names the protagonist; the model writes what
-each character wants and their flaw. Every fallback is written to
+grammars); an unusable one is asked again with the next seed, a little hotter, and after
+``PLAN_TRIES`` falls back to the shipped Tracery grammars (places) or to the structure's
+own words. Names come from the ``names`` grammar (seeded, so the person can ask for
+others), unless the premise names the protagonist; the model writes what each character
+wants and their flaw. Every fallback is written to
 ``Plan.notes``: a plan is always complete, and it says which parts the model did not write.
 Each call has its own seed, derived from (seed, level, index), so the same seed gives the
 same plan and story.
@@ -25,17 +26,18 @@ same plan and story.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from museforge.core.store import Store
 from museforge.errors import UserError
 from museforge.story.grammar import load_grammar
-from museforge.story.llm import MAX_NEW_TOKENS, MAX_SEED, LanguageModel
+from museforge.story.llm import MAX_NEW_TOKENS, MAX_SEED, LanguageModel, read_all
 
 MAX_PREMISE_CHARS = 2000  # a long paragraph; the bible must still leave room for prose
 PLAN_TEMPERATURE = 0.7  # planning answers: varied, but in the asked form
@@ -401,12 +403,8 @@ def _ask(
     messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
     heat = PLAN_TEMPERATURE + RETRY_HEAT * attempt
     stream = model.stream(messages, max_tokens=max_tokens, temperature=heat, seed=seed, **kw)
-    pieces = []
-    while True:
-        try:
-            pieces.append(next(stream))
-        except StopIteration as end:
-            return "".join(pieces), end.value == "length"
+    answer, reason = read_all(stream)
+    return answer, reason == "length"
 
 
 def _ask_until(
@@ -535,7 +533,7 @@ def write_characters(model: LanguageModel, plan: Plan, n: int = 3) -> list[Chara
 def _alike(a: str, b: str, share: float = 0.6) -> bool:
     """Whether two sentences share ``share`` or more of their words (a copy with a word or
     two changed: "stood" for "stands")."""
-    x, y = set(re.findall(r"[\w']+", a.lower())), set(re.findall(r"[\w']+", b.lower()))
+    x, y = set(_words(a)), set(_words(b))
     return bool(x | y) and len(x & y) / len(x | y) >= share
 
 
@@ -726,15 +724,20 @@ def write_prose(
     )
 
 
+def _words(text: str) -> list[str]:
+    """``text``'s words, lower-cased, without punctuation: how sentences are compared."""
+    return re.findall(r"[\w']+", text.lower())
+
+
 def _key(sentence: str) -> str | None:
-    words = re.findall(r"[\w']+", sentence.lower())
+    words = _words(sentence)
     return " ".join(words) if len(words) >= MIN_REPEAT_WORDS else None
 
 
 def _repeats(sentence: str, told: Counter[str]) -> bool:
     """Whether ``sentence`` repeats what ``told`` counts (a sentence of MIN_REPEAT_WORDS
     words or more once, a shorter one SHORT_REPEATS times); if not, it is counted."""
-    words = re.findall(r"[\w']+", sentence.lower())
+    words = _words(sentence)
     if not words:
         return False
     key = " ".join(words)
@@ -799,6 +802,18 @@ def _whole_sentences(text: str) -> str:
     return text[: ends[-1]] if ends else text
 
 
+def _draw(pieces: Iterable[str], on_piece: Callable[[str], None] | None) -> tuple[str, int]:
+    """Streamed prose, each piece passed on as it comes, then kept in whole sentences
+    without those about the story or in a loop; and how many of those were dropped."""
+    kept = []
+    for piece in pieces:
+        kept.append(piece)
+        if on_piece:
+            on_piece(piece)
+    text, meta = drop_meta(_whole_sentences("".join(kept)))
+    return _whole_sentences(text), meta  # a dropped last sentence may leave one unfinished
+
+
 def _sample(
     model: LanguageModel,
     plan: Plan,
@@ -815,15 +830,12 @@ def _sample(
     cast = [] if continue_from else plan.scenes[i].characters
     best, best_faults, best_repeats = "", math.inf, 0
     for attempt in range(max(tries, 1)):
-        pieces = []
-        for piece in write_prose(
-            model, plan, i, attempt=attempt, max_tokens=max_tokens, continue_from=continue_from
-        ):
-            pieces.append(piece)
-            if on_piece:
-                on_piece(piece)
-        text, meta = drop_meta(_whole_sentences("".join(pieces)))
-        text = _whole_sentences(text)  # a dropped last sentence may leave one unfinished
+        text, meta = _draw(
+            write_prose(
+                model, plan, i, attempt=attempt, max_tokens=max_tokens, continue_from=continue_from
+            ),
+            on_piece,
+        )
         if meta:
             plan.notes.append(
                 f"scene {i + 1}: dropped {meta} sentence(s) about the story or in a loop"
@@ -862,17 +874,11 @@ def _introduce(
     messages = _prose_messages(plan, i, INTRODUCE_TOKENS)
     messages.append({"role": "assistant", "content": f"{scene.prose}\n\n{name}".strip()})
     seed = level_seed(plan.seed, "introduce", i, scene.characters.index(name))
-    pieces = [name]
-    if on_piece:
-        on_piece(f"\n\n{name}")
-    for piece in model.stream(
+    stream = model.stream(
         messages, max_tokens=INTRODUCE_TOKENS, temperature=PROSE_TEMPERATURE, seed=seed
-    ):
-        pieces.append(piece)
-        if on_piece:
-            on_piece(piece)
-    text, _ = drop_meta(_whole_sentences("".join(pieces)))
-    text = drop_repeats(_whole_sentences(text), f"{earlier}\n\n{scene.prose}")
+    )
+    text, _ = _draw(itertools.chain([f"\n\n{name}"], stream), on_piece)
+    text = drop_repeats(text, f"{earlier}\n\n{scene.prose}")
     if _mentions(text, name):
         scene.prose = f"{scene.prose}\n\n{text}".strip()
         plan.notes.append(f"scene {i + 1}: a paragraph opened with {name}'s name")
