@@ -15,7 +15,7 @@ from test_training import CONFIG, _data, _finish, _loss, _model, _start, _wait_f
 from torch.utils.data import TensorDataset
 
 from museforge.core.checkpoints import load_state
-from museforge.core.training import NonFiniteTraining, TrainConfig, train
+from museforge.core.training import NonFiniteTraining, RunOptions, TrainConfig, train
 from museforge.errors import UserError
 
 
@@ -106,7 +106,7 @@ def test_resume_with_other_settings_or_data_is_refused_naming_the_field(tmp_path
         tmp_path,
         resume=True,
         progress=False,
-        allow_config_change=True,
+        options=RunOptions(allow_config_change=True),
     )
     record = json.loads((done.model_dir / "config.json").read_text())
     fields = {c["field"] for c in record["config_changes"]}
@@ -127,7 +127,7 @@ def test_keeps_the_last_k_checkpoints_and_the_best(tmp_path):
     def on_checkpoint(step, path):
         return {"accuracy": scores[step]}
 
-    config = TrainConfig(steps=30, batch_size=16, checkpoint_every=5, log_every=5, keep=2)
+    config = TrainConfig(steps=30, batch_size=16, checkpoint_every=5, log_every=5)
     train(
         _model(),
         _data(),
@@ -135,6 +135,7 @@ def test_keeps_the_last_k_checkpoints_and_the_best(tmp_path):
         config,
         tmp_path,
         progress=False,
+        options=RunOptions(keep=2),
         on_checkpoint=on_checkpoint,
         best_metric="accuracy",
     )

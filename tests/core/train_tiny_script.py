@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from museforge.core.checkpoints import Pretrained
-from museforge.core.training import TrainConfig, TrainingInterrupted, train
+from museforge.core.training import RunOptions, TrainConfig, TrainingInterrupted, train
 from museforge.errors import UserError
 
 
@@ -80,8 +80,8 @@ def main() -> None:
         ema_decay=0.9,
         checkpoint_every=5,
         log_every=5,
-        skip_nonfinite=args.skip_nonfinite,
     )
+    options = RunOptions(skip_nonfinite=args.skip_nonfinite, force=args.force)
     try:
         train(
             model,
@@ -90,7 +90,7 @@ def main() -> None:
             config,
             args.out,
             resume=args.resume,
-            force=args.force,
+            options=options,
         )
     except TrainingInterrupted as stop:
         print(stop, file=sys.stderr)

@@ -17,9 +17,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-# TrainConfig fields that change nothing about the weights: how often to log or save,
-# how many checkpoints to keep, how many bad steps may be skipped.
-NOT_SHAPING = frozenset({"checkpoint_every", "log_every", "keep", "skip_nonfinite"})
+# TrainConfig fields that change nothing about the weights: how often to log or save.
+NOT_SHAPING = frozenset({"checkpoint_every", "log_every"})
 
 
 def data_fingerprint(dataset: Any) -> dict[str, Any]:

@@ -77,8 +77,16 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant | cosine (to min_lr at the last step) | exponential
     lr_decay_rate: float = 0.9999  # exponential: lr decays by this factor a step (MusicVAE)
     min_lr: float = 0.0  # the floor that cosine and exponential decay towards
+
+
+@dataclass
+class RunOptions:
+    """How a run behaves, not what it learns: none of these changes the weights."""
+
     keep: int = 3  # checkpoints kept (the newest ones; the best is kept as well)
     skip_nonfinite: int = 0  # steps with a NaN/inf loss or gradient skipped before stopping
+    force: bool = False  # take over a run folder whose lock a dead run left behind
+    allow_config_change: bool = False  # resume with other data or settings, on purpose
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -146,15 +154,14 @@ def train(
     on_checkpoint: Callable[[int, Path], dict[str, float] | None] | None = None,
     best_metric: str | None = None,
     best_mode: str = "max",
-    force: bool = False,
-    allow_config_change: bool = False,
+    options: RunOptions | None = None,
 ) -> TrainResult:
     """Fit ``model`` to ``dataset`` by minimising ``loss_fn(model, batch, step)``.
 
     ``dataset`` is a tensor, a TensorDataset, or anything with ``len`` and ``[i]`` (its items
     are collated). ``loss_fn`` returns a loss or ``(loss, {name: number})``; under DDP it
     receives the DistributedDataParallel wrapper (see ``unwrap``). Everything is written to
-    ``out_dir``: ``metrics.jsonl``, the last ``config.keep`` checkpoints with
+    ``out_dir``: ``metrics.jsonl``, the last ``options.keep`` checkpoints with
     ``checkpoint.safetensors`` the newest (see ``checkpoint_set``) and, when the model has
     ``save_pretrained``, the model folder ``model/`` (EMA weights when EMA is on; the model
     also holds them on return). ``on_checkpoint(step, path)`` runs on rank 0 after each
@@ -163,11 +170,11 @@ def train(
     with ``best_mode="min"``) marks ``checkpoint-best.safetensors``.
 
     Every step's loss and gradient norm are checked before the optimizer steps: a
-    non-finite one stops training (or, up to ``config.skip_nonfinite`` times, skips the
+    non-finite one stops training (or, up to ``options.skip_nonfinite`` times, skips the
     step) and no checkpoint ever holds a non-finite weight. ``resume`` refuses a checkpoint
-    made with other data or settings, naming the field, unless ``allow_config_change``
-    (then the change is recorded). The folder is locked for the run (``runlock``);
-    ``force`` takes over a lock left by a run that died.
+    made with other data or settings, naming the field, unless
+    ``options.allow_config_change`` (then the change is recorded). The folder is locked
+    for the run (``runlock``); ``options.force`` takes over a lock a dead run left.
 
     A Ctrl-C or SIGTERM finishes the current step, checkpoints it and raises
     ``TrainingInterrupted``. A KeyboardInterrupt raised inside a step (a second Ctrl-C, or
@@ -178,15 +185,16 @@ def train(
     out_dir = Path(out_dir)
     command = shlex.join(sys.argv) if command is None else command
     make_optimizer = make_optimizer or adamw
+    options = options or RunOptions()
     with ExitStack() as stack:
         rank, world, dev = stack.enter_context(distributed.session())
-        _check(config, dataset, world)
+        _check(config, options, dataset, world)
         if rank == 0:
-            stack.enter_context(_locked(out_dir, force, world, dev))
+            stack.enter_context(_locked(out_dir, options.force, world, dev))
         elif distributed.any_rank(False, world, dev):
             raise UserError(f"{out_dir}: rank 0 could not take the run folder")
         t0 = time.perf_counter()
-        ckpts = CheckpointSet(out_dir, config.keep)
+        ckpts = CheckpointSet(out_dir, options.keep)
         metrics_path = out_dir / METRICS_FILE
         model.to(dev)
         net = (
@@ -209,7 +217,7 @@ def train(
             if not ckpts.latest.is_file():
                 raise UserError(f"{ckpts.latest}: no checkpoint to resume (train without --resume)")
             tensors, meta = load_state(ckpts.latest)
-            changes = _same_run(meta, identity, allow_config_change, ckpts.latest)
+            changes = _same_run(meta, identity, options.allow_config_change, ckpts.latest)
             ema = _restore(model, optimizer, ema, tensors, meta, ckpts.latest, dev)
             start, loss_value, elapsed = meta["step"], meta["loss"], meta["train_seconds"]
             commands = [*meta["commands"], command]
@@ -278,7 +286,7 @@ def train(
                 if distributed.any_rank(not finite, world, dev):
                     # Never step on a non-finite gradient: the weights stay as they were.
                     skipped += 1
-                    if skipped > config.skip_nonfinite:
+                    if skipped > options.skip_nonfinite:
                         raise NonFiniteTraining(step, "loss or gradient", ckpts.latest, saved)
                     optimizer.zero_grad(set_to_none=True)
                     log({"step": step, "skipped": "non-finite loss or gradient"})
@@ -400,13 +408,15 @@ def _same_run(
     return changes + [{"step": step, "field": k, "was": old, "now": new} for k, old, new in found]
 
 
-def _check(config: TrainConfig, dataset: Any, world: int) -> None:
+def _check(config: TrainConfig, options: RunOptions, dataset: Any, world: int) -> None:
     """Settings come from the command line: reject bad ones in words a person can act on."""
-    for name in ("steps", "batch_size", "checkpoint_every", "log_every", "keep"):
+    for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
         if getattr(config, name) < 1:
             raise UserError(f"{name} must be at least 1, got {getattr(config, name)}")
-    if config.skip_nonfinite < 0:
-        raise UserError(f"skip_nonfinite must be 0 or more, got {config.skip_nonfinite}")
+    if options.keep < 1:
+        raise UserError(f"keep must be at least 1, got {options.keep}")
+    if options.skip_nonfinite < 0:
+        raise UserError(f"skip_nonfinite must be 0 or more, got {options.skip_nonfinite}")
     if config.batch_size % world:
         raise UserError(
             f"batch_size {config.batch_size} does not split evenly over {world} processes"
