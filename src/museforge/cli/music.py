@@ -12,6 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from museforge.cli.run_options import (
+    AllowChangeOpt,
+    ForceOpt,
+    KeepOpt,
+    SkipNonfiniteOpt,
+    run_folder,
+    run_options,
+)
 from museforge.errors import MissingFile, require_file
 
 app = typer.Typer(
@@ -403,13 +411,24 @@ def train_cmd(
     resume: Annotated[
         bool, typer.Option(help="Continue the run in --out from its last checkpoint.")
     ] = False,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(min=1, help="Steps between checkpoints (default: the recipe's).")
+    ] = None,
+    keep: KeepOpt = 3,
+    skip_nonfinite: SkipNonfiniteOpt = 0,
+    force: ForceOpt = False,
+    allow_config_change: AllowChangeOpt = False,
 ) -> None:
-    """Train a melody VAE (MusicVAE-style) on tunes; Ctrl-C saves a checkpoint, --resume goes on."""
+    """Train a melody VAE (MusicVAE-style) on tunes; Ctrl-C saves a checkpoint, --resume goes on.
+
+    Under torchrun every process runs this command: rank 0 parses the tunes and writes the
+    files, the others share its cache and the work.
+    """
     from dataclasses import replace
 
     from museforge import cli
     from museforge.core.checkpoints import resolve_model_dir
-    from museforge.errors import make_out_dir
+    from museforge.core.distributed import is_main_process, main_process_first
     from museforge.music.train import (
         StackedTrainConfig,
         default_config,
@@ -427,22 +446,33 @@ def train_cmd(
         raise MissingFile(data, "file or folder of tunes")
     if bars == 16 and init is None:
         resolve_model_dir(segment_model)  # a wrong name fails before the tunes are read
-    cache = _dataset_for(data, make_out_dir(out))
-    changes = {"steps": steps, "batch_size": batch_size, "lr": lr}
+    options = run_options(keep, skip_nonfinite, force, allow_config_change)
+    changes = {
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "checkpoint_every": checkpoint_every,
+    }
     changes = {"seed": seed} | {k: v for k, v in changes.items() if v is not None}
     if bars == 16:
         run, config = train_stacked_vae, StackedTrainConfig(segment_model=segment_model)
     else:
         run, config = train_melody_vae, default_config(bars)
-    result = run(
-        cache,
-        out,
-        replace(config, **changes),
-        resume=resume,
-        init=init,
-        freeze_encoder=freeze_encoder,
-        command=cli.invoked,
-    )
+    with run_folder(out, options) as folder:
+        with main_process_first():
+            cache = _dataset_for(data, folder)
+        result = run(
+            cache,
+            folder,
+            replace(config, **changes),
+            resume=resume,
+            init=init,
+            freeze_encoder=freeze_encoder,
+            command=cli.invoked,
+            options=options,
+        )
+    if not is_main_process():
+        return
     Console().print(
         f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.3f}, "
         f"{result.wall_time:.0f} s; model in {result.model_dir}"

@@ -29,16 +29,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import TensorDataset, default_collate
@@ -48,6 +38,7 @@ from museforge.core import distributed
 from museforge.core.atomic import atomic_write_text
 from museforge.core.checkpoint_set import LATEST, CheckpointSet
 from museforge.core.checkpoints import flatten_state, load_state, unflatten_state
+from museforge.core.progress import training_bar
 from museforge.core.run_identity import data_fingerprint, mismatches, shaping_config
 from museforge.core.runlock import RunFolderBusy, StaleRunLock, run_lock
 from museforge.errors import UserError
@@ -270,7 +261,7 @@ def train(
 
         done, rng_done, updating = start, _rng_state(), False
         stop = stack.enter_context(_StopOnSignal(escalate=world == 1))
-        show = stack.enter_context(_progress(progress and rank == 0, start, config.steps))
+        show = stack.enter_context(training_bar(progress and rank == 0, start, config.steps))
         log = stack.enter_context(_open_metrics(metrics_path, rank))
         try:
             for step in range(start + 1, config.steps + 1):
@@ -699,30 +690,6 @@ def _open_metrics(path: Path, rank: int) -> Iterator[Callable[[dict[str, Any]], 
             f.flush()
 
         yield log
-
-
-class _SpeedColumn(ProgressColumn):
-    def render(self, task: Any) -> Text:
-        return Text("? it/s" if task.speed is None else f"{task.speed:.1f} it/s")
-
-
-@contextmanager
-def _progress(enabled: bool, start: int, steps: int) -> Iterator[Callable[[int, float], None]]:
-    """A rich progress bar on stderr (loss, it/s, ETA); a no-op when disabled."""
-    if not enabled:
-        yield lambda step, loss: None
-        return
-    columns = (
-        TextColumn("train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        _SpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task("train", total=steps, completed=start, loss="?")
-        yield lambda step, loss: bar.update(task, completed=step, loss=f"{loss:.4g}")
 
 
 class _StopOnSignal:
