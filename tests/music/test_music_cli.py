@@ -155,11 +155,14 @@ def test_train_from_a_folder_then_resume(tunes, tmp_path):
     args = ["train", "--data", folder, "--out", out, "--batch-size", "4"]
     assert music(*args, "--steps", "2") == 0
     assert (out / "model" / "model.safetensors").is_file() and (out / "dataset.npz").is_file()
-    assert music(*args, "--steps", "3", "--resume") == 0
+    # the cosine schedule ends where the run ends: more steps is another run, unless asked
+    assert music(*args, "--steps", "3", "--resume") == 2
+    assert music(*args, "--steps", "3", "--resume", "--allow-config-change") == 0
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps[-1] == 3
     config = json.loads((out / "model" / "config.json").read_text())
     assert "music train" in config["command"] and "--resume" in config["resumed_with"][0]
+    assert config["config_changes"] == [{"step": 2, "field": "steps", "was": 2, "now": 3}]
 
 
 def test_evaluate_prints_the_acceptance_keys(model_dir, tunes, tmp_path, capsys):
