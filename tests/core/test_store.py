@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine, make_url, update
 
-from museforge.core.store import MAX_LINEAGE_DEPTH, Artifact, Meta, Store
+from museforge.core.store import MAX_LINEAGE_DEPTH, Artifact, Meta, Store, StoreBusy
+from museforge.core.store_schema import MIGRATIONS, SCHEMA_VERSION
 from museforge.errors import BadInputFile, MissingFile, NotFoundInStore, UserError
 
 
@@ -296,15 +298,6 @@ def test_suffixes_and_stored_paths_cannot_escape_the_objects_dir(
         store.export(kept.id, tmp_path / "out")
 
 
-def test_a_store_from_a_newer_museforge_is_refused(store: Store) -> None:
-    engine = create_engine(store.url)
-    with engine.begin() as conn:
-        conn.execute(update(Meta).where(Meta.key == "schema_version").values(value="99"))
-    engine.dispose()
-    with pytest.raises(UserError, match="schema version 99"):
-        Store(store.url, objects_dir=store.objects_dir)
-
-
 def test_sqlite_store_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     with Store(f"sqlite:///{path}", objects_dir=tmp_path / "objects") as opened:
@@ -395,3 +388,100 @@ def test_two_processes_writing_at_once_lose_nothing(store: Store, tmp_path: Path
     }
     assert max(map(min, times.values())) < min(map(max, times.values())), "writes did not overlap"
     assert len([f for f in store.objects_dir.rglob("*") if f.is_file()]) == 1000
+
+
+def _object_files(store: Store) -> list[Path]:
+    return sorted(f for f in store.objects_dir.rglob("*") if f.is_file())
+
+
+def test_a_version_1_store_is_migrated_with_its_data_intact(tmp_path: Path) -> None:
+    path, objects = tmp_path / "old.db", tmp_path / "objects"
+    tune, variation = b"old tune", b"old variation"
+    with sqlite3.connect(path) as old:
+        old.executescript((Path(__file__).parent / "store_v1_sqlite.sql").read_text())
+        old.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        for data, seed in ((tune, 7), (variation, 8)):
+            old.execute(
+                "INSERT INTO artifact (id, kind, media_type, path, size, params, seed, model_id,"
+                " created) VALUES (?, 'melody', 'audio/midi', ?, ?, '{\"bars\": 4}', ?, 'vae@1',"
+                " '2026-01-02 03:04:05.000000')",
+                (sha(data), f"{sha(data)[:2]}/{sha(data)[2:]}.mid", len(data), seed),
+            )
+            (objects / sha(data)[:2]).mkdir(parents=True, exist_ok=True)
+            (objects / sha(data)[:2] / f"{sha(data)[2:]}.mid").write_bytes(data)
+        old.execute(
+            "INSERT INTO lineage (parent_id, child_id, relation) VALUES (?, ?, 'variation-of')",
+            (sha(tune), sha(variation)),
+        )
+        old.execute(
+            "INSERT INTO rating (artifact_id, score, \"by\", created) VALUES (?, 4, 'human',"
+            " '2026-01-02 03:04:06.000000')",
+            (sha(variation),),
+        )
+
+    with Store(f"sqlite:///{path}", objects_dir=objects) as opened:
+        kept = opened.get(sha(variation)[:8])
+        assert (kept.seed, kept.model_id, kept.params) == (8, "vae@1", {"bars": 4})
+        assert kept.created.isoformat() == "2026-01-02T03:04:05+00:00"
+        assert [(e.artifact.id, e.relation) for e in opened.parents(kept.id)] == [
+            (sha(tune), "variation-of")
+        ]
+        assert [r.score for r in opened.ratings(kept.id)] == [4.0]
+        assert opened.path_of(kept).read_bytes() == variation
+        assert [a.id for a in opened.list_artifacts(seed=7)] == [sha(tune)]
+        opened.add_bytes(b"new", ".mid", kind="melody", parents=[(kept.id, "variation-of")])
+    with sqlite3.connect(path) as plain:
+        assert plain.execute("SELECT value FROM meta").fetchall() == [(str(SCHEMA_VERSION),)]
+        indexes = {row[0] for row in plain.execute("SELECT name FROM sqlite_master")}
+    assert {"ix_artifact_seed", "ix_artifact_model_id"} <= indexes
+    assert SCHEMA_VERSION == 1 + len(MIGRATIONS) == 2
+
+
+def test_a_newer_store_is_refused_in_one_line_before_anything_is_written(
+    store: Store,
+) -> None:
+    engine = create_engine(store.url)
+    with engine.begin() as conn:
+        conn.execute(update(Meta).where(Meta.key == "schema_version").values(value="7"))
+    engine.dispose()
+    for create in (True, False):
+        with pytest.raises(UserError, match="schema version 7, newer than") as refused:
+            Store(store.url, objects_dir=store.objects_dir, create=create)
+        assert "\n" not in str(refused.value)
+
+
+def _hold_write_lock(store: Store) -> Any:
+    """Another connection in the middle of a write transaction, as a busy writer is."""
+    if store.url.startswith("sqlite"):
+        holder = sqlite3.connect(make_url(store.url).database, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("INSERT INTO meta VALUES ('holder', 'x')")
+        return holder
+    engine = create_engine(store.url)
+    conn = engine.connect()
+    conn.begin()
+    conn.exec_driver_sql("LOCK TABLE artifact IN EXCLUSIVE MODE")  # blocks every insert
+    conn.exec_driver_sql("INSERT INTO meta VALUES ('holder', 'x')")
+    return conn
+
+
+def test_reads_go_on_and_a_blocked_write_is_one_line_while_another_writer_holds_the_lock(
+    store: Store,
+) -> None:
+    first = store.add_bytes(b"first", ".txt", kind="story")
+    holder = _hold_write_lock(store)
+    try:
+        start = time.monotonic()
+        with Store(store.url, objects_dir=store.objects_dir, busy_timeout_s=0.3) as reader:
+            assert [a.id for a in reader.list_artifacts()] == [first.id]
+            assert reader.get(first.id[:6]).id == first.id
+            assert time.monotonic() - start < 2.0  # no waiting for the writer
+            with pytest.raises(
+                StoreBusy, match="is busy: another process kept its write lock"
+            ) as busy:
+                reader.add_bytes(b"second", ".txt", kind="story")
+            assert "\n" not in str(busy.value)
+        assert time.monotonic() - start < 10
+    finally:
+        holder.close()
+    assert [a.id for a in store.list_artifacts()] == [first.id]  # no row for the refused write
