@@ -264,3 +264,61 @@ def test_list_on_a_home_without_a_store_says_so_and_creates_nothing(home: Path) 
     assert not (home / "store.db").exists()
     assert not (home / "objects").exists()
     assert_user_error(run("show", "abcd"), UserError, "there is no store at")
+
+
+def test_list_and_show_as_json_and_the_search_options(family: dict[str, Artifact]) -> None:
+    listed = json.loads(run("list", "--json").output)
+    assert [r["id"] for r in listed] == [family[n].id for n in ("blend", "variation", "tune")]
+    assert listed[0]["params"] == {"alpha": 0.5} and listed[2]["seed"] == 7
+    shown = json.loads(run("show", family["variation"].id[:8], "--json").output)
+    assert shown["parents"] == [{"id": family["tune"].id, "relation": "variation-of"}]
+    assert shown["children"] == [{"id": family["blend"].id, "relation": "interpolation-of"}]
+    assert Path(shown["file_path"]).read_bytes() == b"variation"
+
+    def ids(*options: str) -> list[str]:
+        result = run("list", "--json", *options)
+        assert result.exit_code == 0, result.output
+        return [r["id"] for r in json.loads(result.output)]
+
+    today = family["tune"].created.date().isoformat()
+    assert ids("--seed", "7") == [family["tune"].id]
+    assert ids("--note", "FOLK") == [family["tune"].id]
+    assert len(ids("--since", today, "--until", today)) == 3  # a date alone: its whole day
+    assert ids("--until", family["tune"].created.isoformat()) == []
+    assert ids("--model", "nothing") == []
+    assert_user_error(run("list", "--since", "yesterday"), UserError, "--since", "yesterday")
+
+
+def test_verify_exits_1_on_a_damaged_store_and_gc_collects_orphans(
+    family: dict[str, Artifact], home: Path
+) -> None:
+    clean = run("verify", "--json")
+    assert clean.exit_code == 0 and json.loads(clean.output)["clean"] is True
+    orphan = home / "objects" / "zz" / "orphan.mid"
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"no row")
+    with Store() as store:
+        store.path_of(family["tune"]).write_bytes(b"changed")
+    damaged = run("verify")
+    assert damaged.exit_code == 1
+    assert "checked 3 artifacts: 1 corrupt, 0 missing, 1 orphan files" in damaged.output
+    assert family["tune"].id in damaged.output and "zz/orphan.mid" in damaged.output
+
+    young = run("gc", "--json")
+    assert json.loads(young.output)["too_young"] == 1 and orphan.exists()
+    planned = run("gc", "--dry-run", "--min-age", "0")
+    assert "would remove 1 orphan files" in planned.output and orphan.exists()
+    done = run("gc", "--min-age", "0")
+    assert "removed 1 orphan files" in done.output and not orphan.exists()
+    assert json.loads(run("verify", "--json").output)["corrupt"] == [family["tune"].id]
+
+
+def test_doctor_never_shows_the_store_password() -> None:
+    from museforge.cli.doctor import _mask_password
+
+    for url in ("postgresql://u:pw@host/db", "postgresql+psycopg://u:p%40w@host:5432/db"):
+        masked = _mask_password(url)
+        assert "pw" not in masked and "p%40w" not in masked and "p@w" not in masked
+        assert masked.endswith("@host/db") or masked.endswith("@host:5432/db")
+        assert "u:***@" in masked
+    assert _mask_password("not a url :pw@") == "(not a database URL)"

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+from safetensors.torch import save_file
 from sqlalchemy import create_engine, make_url, update
 
+from museforge.core.model_records import record_trained_model
 from museforge.core.store import MAX_LINEAGE_DEPTH, Artifact, Meta, Store, StoreBusy
+from museforge.core.store_check import collect_garbage, verify
 from museforge.core.store_schema import MIGRATIONS, SCHEMA_VERSION
 from museforge.errors import BadInputFile, MissingFile, NotFoundInStore, UserError
 
@@ -485,3 +492,161 @@ def test_reads_go_on_and_a_blocked_write_is_one_line_while_another_writer_holds_
     finally:
         holder.close()
     assert [a.id for a in store.list_artifacts()] == [first.id]  # no row for the refused write
+
+
+def test_verify_finds_corrupt_missing_orphan_and_temp_files_and_gc_removes_only_the_stale_unreferenced(
+    store: Store,
+) -> None:
+    kept, corrupt, gone = (
+        store.add_bytes(data, ".txt", kind="story") for data in (b"kept", b"corrupt", b"gone")
+    )
+    store.path_of(corrupt).write_bytes(b"not what was stored")
+    store.path_of(gone).unlink()
+    orphan = store.objects_dir / "ab" / "cdef.txt"  # a file whose row never came
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"orphan")
+    temp = store.path_of(kept).parent / ".cdef.txt.x1y2.tmp"  # an interrupted atomic write
+    temp.write_bytes(b"half")
+    young = store.objects_dir / "ab" / "young.txt"
+    young.write_bytes(b"just written, its row on the way")
+    hour_ago = time.time() - 3600
+    for path in (orphan, temp, store.path_of(kept), store.path_of(corrupt)):
+        os.utime(path, (hour_ago, hour_ago))
+
+    report = verify(store)
+    assert report.checked == 3 and not report.clean
+    assert (report.corrupt, report.missing) == ([corrupt.id], [gone.id])
+    assert report.orphans == ["ab/cdef.txt", "ab/young.txt"]
+    assert report.temp_files == [temp.relative_to(store.objects_dir).as_posix()]
+
+    planned = collect_garbage(store, min_age_s=600, dry_run=True)
+    assert (planned.orphans, planned.too_young) == (["ab/cdef.txt"], 1)
+    assert planned.temp_files == report.temp_files and orphan.exists() and temp.exists()
+    done = collect_garbage(store, min_age_s=600)
+    assert done.orphans == planned.orphans and done.bytes_freed == len(b"orphan") + len(b"half")
+    assert not orphan.exists() and not temp.exists() and young.exists()
+    # a referenced file is never collected, however old or wrong its bytes
+    assert store.path_of(kept).read_bytes() == b"kept"
+    assert store.path_of(corrupt).exists()
+    after = verify(store)
+    assert (after.orphans, after.temp_files, after.corrupt) == (["ab/young.txt"], [], [corrupt.id])
+
+
+def test_an_add_writes_its_file_again_when_gc_took_it_before_the_row_came(store: Store) -> None:
+    data = b"written, then collected while the row waited for the lock"
+    digest = sha(data)
+    target = store.objects_dir / digest[:2] / f"{digest[2:]}.txt"
+    holder = _hold_write_lock(store)
+    adding = threading.Thread(target=store.add_bytes, args=(data, ".txt"), kwargs={"kind": "story"})
+    try:
+        adding.start()
+        deadline = time.monotonic() + 10
+        while not target.exists():  # the file is written before the write lock is asked for
+            assert time.monotonic() < deadline, "the add never wrote its file"
+            time.sleep(0.005)
+        time.sleep(0.2)
+        assert adding.is_alive(), "the add did not wait for the lock"
+        target.unlink()  # what gc, holding the lock, does to a file without a row
+    finally:
+        holder.close()
+    adding.join(timeout=30)
+    assert target.read_bytes() == data
+    assert verify(store).clean
+
+
+def test_re_adding_an_old_orphan_refreshes_it_so_gc_spares_it(store: Store) -> None:
+    data = b"added twice"
+    first = store.add_bytes(data, ".txt", kind="story")
+    engine = create_engine(store.url)
+    with engine.begin() as conn:  # the row is lost: its file is now an old orphan
+        conn.execute(Artifact.__table__.delete())
+    engine.dispose()
+    hour_ago = time.time() - 3600
+    os.utime(store.path_of(first), (hour_ago, hour_ago))
+    again = store.add_bytes(data, ".txt", kind="story")
+    assert time.time() - store.path_of(again).stat().st_mtime < 60
+    assert collect_garbage(store, min_age_s=60).orphans == []
+    assert store.path_of(again).read_bytes() == data and verify(store).clean
+
+
+def test_list_filters_by_model_seed_time_and_note(store: Store) -> None:
+    a = store.add_bytes(b"a", ".mid", kind="melody", seed=1, model_id="vae@abc", note="Dorian reel")
+    b = store.add_bytes(b"b", ".mid", kind="melody", seed=2, model_id="vae@def", note="50% jig")
+    c = store.add_bytes(b"c", ".png", kind="image", seed=1, model_id="gan@abc")
+    ids = lambda **f: [x.id for x in store.list_artifacts(**f)]  # noqa: E731
+    assert ids(model="vae") == [b.id, a.id]
+    assert ids(model="vae@abc") == [a.id] and ids(model="va") == []
+    assert ids(seed=1) == [c.id, a.id] and ids(seed=1, kind="melody") == [a.id]
+    assert ids(note="dorian") == [a.id] and ids(note="50%") == [b.id] and ids(note="%") == [b.id]
+    assert ids(since=b.created) == [c.id, b.id]
+    assert ids(until=b.created) == [a.id]
+    assert ids(since=a.created, until=c.created) == [b.id, a.id]
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert ids(since=later) == []
+
+
+def test_every_record_of_an_artifact_is_plain_json(store: Store) -> None:
+    tune = store.add_bytes(b"tune", ".mid", kind="melody", seed=3, project="folk")
+    child = store.add_bytes(b"child", ".mid", kind="melody", parents=[(tune.id, "variation-of")])
+    store.rate(child.id, 5, note="lovely")
+    record = json.loads(json.dumps(store.records([child])))[0]
+    assert record["parents"] == [{"id": tune.id, "relation": "variation-of"}]
+    assert [r["score"] for r in record["ratings"]] == [5.0]
+    assert store.records([tune])[0]["project"] == "folk"
+
+
+def test_image_roles_that_name_a_relation_become_that_relation(
+    store: Store, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from museforge.image.results import keep_image
+
+    source, style = tmp_path / "seed.png", tmp_path / "style.png"
+    Image.new("RGB", (4, 4), "red").save(source)
+    Image.new("RGB", (4, 4), "blue").save(style)
+    inputs = {"variation-of": [str(source)], "style": [str(style)]}
+    made = keep_image(
+        Image.new("RGB", (4, 4), "green"),
+        tmp_path / "out.png",
+        inputs,
+        params={},
+        seed=1,
+        model_id="m",
+        store=store,
+    )
+    assert sorted(e.relation for e in store.parents(made)) == ["input", "variation-of"]
+
+
+def test_a_trained_model_is_recorded_with_its_data_and_init_model(
+    store: Store, tmp_path: Path
+) -> None:
+    def model_folder(name: str, value: float) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        save_file({"w": torch.full((2, 2), value)}, folder / "model.safetensors")
+        config = {"model_type": "tiny", "config": {"width": 2}, "training": {"steps": 5}}
+        (folder / "config.json").write_text(json.dumps(config))
+        return folder
+
+    base, tuned = model_folder("base", 0.0), model_folder("tuned", 1.0)
+    data = tmp_path / "fingerprint.json"
+    data.write_text('{"files": 3, "sha256": "abc"}')
+
+    model = record_trained_model(store, tuned, data=[data], init=base)
+    assert (model.kind, model.model_id.split("@")[0]) == ("model", "tuned")
+    assert model.params["config"] == {"width": 2} and model.params["training"] == {"steps": 5}
+    assert store.path_of(model).read_bytes() == (tuned / "model.safetensors").read_bytes()
+    parents = {e.artifact.kind: e for e in store.parents(model.id)}
+    assert {k: e.relation for k, e in parents.items()} == {
+        "dataset": "trained-from",
+        "model": "trained-from",
+    }
+    assert store.path_of(parents["dataset"].artifact).read_bytes() == data.read_bytes()
+    assert parents["model"].artifact.model_id.startswith("base@")
+    # a result made by the model traces back to the data through it
+    song = store.add_bytes(b"song", ".mid", kind="melody", parents=[(model.id, "generated-by")])
+    assert {a.artifact.kind for a in store.ancestors(song.id)} == {"model", "dataset"}
+    assert record_trained_model(store, tuned, data=[data]).id == model.id  # once only
+    with pytest.raises(UserError, match="no such file"):
+        record_trained_model(store, tuned, data=[tmp_path / "missing.npz"])
