@@ -533,14 +533,18 @@ class Store:
             raise NoStoreYet(f"there is no store at {self._safe_url} yet")
         if state.version == SCHEMA_VERSION and (not state.missing or not create):
             return
-        self._create_schema()
+        self._upgrade()
 
     def _create_schema(self) -> None:
+        """Create tables added to ``Base`` after this store was opened (the story module's
+        tables, which co-writing asks for on a store it is handed); a read if none are."""
+        self._open_schema(create=True)
+
+    def _upgrade(self) -> None:
         """Bring the database to the current schema, one step per write transaction.
 
         Every step reads the version again under the lock, so two processes opening an old
-        store at once upgrade it once. Also creates tables added to ``Base`` later (the
-        story module's), which is why co-writing calls it on a store it is handed.
+        store at once upgrade it once.
         """
         while True:
             try:
