@@ -263,7 +263,10 @@ def test_list_on_a_home_without_a_store_says_so_and_creates_nothing(home: Path) 
     assert run("list", "--json").output.strip() == "[]"
     assert not (home / "store.db").exists()
     assert not (home / "objects").exists()
-    assert_user_error(run("show", "abcd"), UserError, "there is no store at")
+    assert_user_error(
+        run("show", "abcd"), NotFoundInStore, "no artifact abcd: there is no store at"
+    )
+    assert_user_error(run("lineage", "abcd"), NotFoundInStore, "no artifact abcd")
 
 
 def test_list_and_show_as_json_and_the_search_options(family: dict[str, Artifact]) -> None:

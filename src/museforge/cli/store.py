@@ -19,7 +19,7 @@ from rich.tree import Tree
 
 from museforge.core import store_check
 from museforge.core.store import Artifact, Edge, LineageNode, NoStoreYet, Store
-from museforge.errors import UserError
+from museforge.errors import NotFoundInStore, UserError
 
 app = typer.Typer(
     help="Browse, rate and export the artifacts museforge has made, with their lineage.",
@@ -103,7 +103,7 @@ def list_artifacts(
 @app.command()
 def show(artifact_id: IdArg, as_json: JsonOpt = False) -> None:
     """Show everything the store knows about one artifact."""
-    with Store(create=False) as store:
+    with _existing_store(artifact_id) as store:
         artifact = store.get(artifact_id)
         if as_json:
             record = store.records([artifact])[0]
@@ -186,7 +186,7 @@ def lineage(
     depth: Annotated[int, typer.Option(min=1, help="Show at most this many generations.")] = 12,
 ) -> None:
     """Show the artifact's ancestors as a tree: parents below their child."""
-    with Store(create=False) as store:
+    with _existing_store(artifact_id) as store:
         root = store.lineage_tree(artifact_id)
     console.print(_tree(root, depth))
 
@@ -197,7 +197,7 @@ def export(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write to; created if missing.")],
 ) -> None:
     """Copy the artifact and all its ancestors into a folder, with provenance.json."""
-    with Store(create=False) as store:
+    with _existing_store(artifact_id) as store:
         out = store.export(artifact_id, out_dir)
     console.print(Text(f"wrote {out} (files and provenance.json)"))
 
@@ -249,6 +249,14 @@ def add(
             note=note,
         )
     console.print(artifact.id)
+
+
+def _existing_store(artifact_id: str) -> Store:
+    """The store, opened for reading; none yet means no such artifact, said as such."""
+    try:
+        return Store(create=False)
+    except NoStoreYet as empty:
+        raise NotFoundInStore(f"no artifact {artifact_id}: {empty}") from None
 
 
 def _fields(store: Store, a: Artifact) -> list[tuple[str, str]]:
