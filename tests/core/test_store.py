@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import save_file
-from sqlalchemy import create_engine, make_url, update
+from sqlalchemy import create_engine, inspect, make_url, select, update
 
 from museforge.core.model_records import record_trained_model
 from museforge.core.store import MAX_LINEAGE_DEPTH, Artifact, Meta, Store, StoreBusy
@@ -257,7 +257,7 @@ def test_export_copies_the_lineage_and_writes_provenance(store: Store, tmp_path:
         f"{model.id}.safetensors": b"model",
     }
     doc = json.loads((out / "provenance.json").read_text())
-    assert doc["artifact"] == child.id
+    assert (doc["artifact"], doc["schema_version"]) == (child.id, 1)
     records = {r["id"]: r for r in doc["artifacts"]}
     assert set(records) == {child.id, base.id, model.id}
     top = records[child.id]
@@ -421,6 +421,22 @@ def test_a_newer_store_is_refused_in_one_line_before_anything_is_written(
         with pytest.raises(UserError, match="schema version 7, newer than") as refused:
             Store(store.url, objects_dir=store.objects_dir, create=create)
         assert "\n" not in str(refused.value)
+
+
+def test_a_store_one_version_behind_is_brought_forward_on_either_backend(store: Store) -> None:
+    kept = store.add_bytes(b"kept", ".txt", kind="story", seed=5, model_id="m@1")
+    engine = create_engine(store.url)
+    with engine.begin() as conn:  # back to version 1: the search indexes did not exist yet
+        for name in ("ix_artifact_seed", "ix_artifact_model_id"):
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.execute(update(Meta).where(Meta.key == "schema_version").values(value="1"))
+    with Store(store.url, objects_dir=store.objects_dir) as opened:
+        assert [a.id for a in opened.list_artifacts(seed=5, model="m")] == [kept.id]
+    with engine.connect() as conn:
+        version = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+        indexes = {i["name"] for i in inspect(conn).get_indexes("artifact")}
+    engine.dispose()
+    assert version == "2" and {"ix_artifact_seed", "ix_artifact_model_id"} <= indexes
 
 
 def _hold_write_lock(store: Store) -> Any:

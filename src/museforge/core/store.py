@@ -96,6 +96,8 @@ RELATIONS = frozenset(
         "rendered-from",  # the child is the parent in another format (WAV, PNG of a MIDI file)
     }
 )
+# The layout of provenance.json; it changes when that file's fields do, not with the tables.
+PROVENANCE_VERSION = 1
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 RATERS = ("human", "machine")
 
@@ -509,7 +511,7 @@ class Store:
             with atomic_path(out / record["file"]) as tmp:
                 shutil.copyfile(sources[record["id"]], tmp)
         document = {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": PROVENANCE_VERSION,
             "artifact": root.id,
             "exported": datetime.now(UTC).isoformat(),
             "artifacts": records,
