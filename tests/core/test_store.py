@@ -555,7 +555,10 @@ def test_list_filters_by_model_seed_time_and_note(store: Store) -> None:
     a = store.add_bytes(b"a", ".mid", kind="melody", seed=1, model_id="vae@abc", note="Dorian reel")
     b = store.add_bytes(b"b", ".mid", kind="melody", seed=2, model_id="vae@def", note="50% jig")
     c = store.add_bytes(b"c", ".png", kind="image", seed=1, model_id="gan@abc")
-    ids = lambda **f: [x.id for x in store.list_artifacts(**f)]  # noqa: E731
+
+    def ids(**filters: Any) -> list[str]:
+        return [x.id for x in store.list_artifacts(**filters)]
+
     assert ids(model="vae") == [b.id, a.id]
     assert ids(model="vae@abc") == [a.id] and ids(model="va") == []
     assert ids(seed=1) == [c.id, a.id] and ids(seed=1, kind="melody") == [a.id]
