@@ -140,11 +140,11 @@ FormatOpt = Annotated[
 
 
 def _load(model: str | None, bars: int | None = None):
-    from museforge.core.checkpoints import model_id
+    """The model, and the name or folder it was loaded from."""
     from museforge.music.stacked import load_melody_vae
 
     name = model or DEFAULT_MODELS[bars or 2]
-    return load_melody_vae(name), model_id(name)
+    return load_melody_vae(name), name
 
 
 def _formats(values: list[str] | None) -> list[str]:
@@ -176,25 +176,28 @@ def _keep(
     out: Path,
     *,
     stem: str,
-    model_id: str,
+    model: str,
     seed: int,
     params: dict,
     formats: list[str],
     inputs: tuple[tuple[Path, str], ...] = (),
 ) -> None:
-    """Render the melodies, record them (and the input files they came from) in the store,
-    and say where they are."""
+    """Render the melodies, record them (with the model that made them and the input files
+    they came from) in the store, and say where they are."""
+    from museforge.core.model_records import record_trained_model
     from museforge.core.store import Store
     from museforge.music.results import keep_input, keep_melodies
 
     with Store() as store:
-        parents = [(keep_input(store, path), relation) for path, relation in inputs]
+        made_by = record_trained_model(store, model)
+        parents = [(made_by.id, "generated-by")]
+        parents += [(keep_input(store, path), relation) for path, relation in inputs]
         results = keep_melodies(
             events,
             out,
             stem=stem,
             store=store,
-            model_id=model_id,
+            model_id=made_by.model_id,
             seed=seed,
             params=params,
             parents=parents,
@@ -237,9 +240,7 @@ def sample_cmd(
     z = vae.draw_codes(n, torch.Generator().manual_seed(seed))
     events = decode(vae, apply_attributes(vae, z, amounts), seed=seed, temperature=temperature)
     params = {"command": "sample", "temperature": temperature, "attributes": amounts}
-    _keep(
-        events, out, stem=f"sample-s{seed}", model_id=mid, seed=seed, params=params, formats=formats
-    )
+    _keep(events, out, stem=f"sample-s{seed}", model=mid, seed=seed, params=params, formats=formats)
 
 
 @app.command("interpolate")
@@ -269,7 +270,7 @@ def interpolate_cmd(
         events,
         out,
         stem="interpolation",
-        model_id=mid,
+        model=mid,
         seed=seed,
         params=params,
         formats=formats,
@@ -306,7 +307,7 @@ def continue_cmd(
         np.stack(events),
         out,
         stem=f"continuation-s{seed}",
-        model_id=mid,
+        model=mid,
         seed=seed,
         params=params,
         formats=formats,
@@ -345,7 +346,7 @@ def vary_cmd(
         events,
         out,
         stem=f"variation-s{seed}",
-        model_id=mid,
+        model=mid,
         seed=seed,
         params=params,
         formats=formats,
@@ -429,6 +430,8 @@ def train_cmd(
     from museforge import cli
     from museforge.core.checkpoints import resolve_model_dir
     from museforge.core.distributed import is_main_process, main_process_first
+    from museforge.core.model_records import record_trained_model
+    from museforge.core.store import Store
     from museforge.music.train import (
         StackedTrainConfig,
         default_config,
@@ -473,6 +476,9 @@ def train_cmd(
         )
     if not is_main_process():
         return
+    with Store() as store:
+        kept = record_trained_model(store, result.model_dir, data=[cache], init=init)
+    Console().print(f"model kept in the store as {kept.id[:12]} (trained-from its data)")
     Console().print(
         f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.3f}, "
         f"{result.wall_time:.0f} s; model in {result.model_dir}"
@@ -499,6 +505,7 @@ def evaluate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Measure a model on held-out tunes: reconstruction accuracy, style overlap, copying."""
+    from museforge.core.checkpoints import model_id
     from museforge.music.data import load_dataset
     from museforge.music.evaluate import reconstruction_accuracy
     from museforge.music.generate import sample
@@ -512,7 +519,7 @@ def evaluate_cmd(
     if len(heldout) == 0:
         raise typer.BadParameter(f"{data} has no held-out {bars}-bar windows", param_hint="--data")
     started = time.perf_counter()
-    report = {"model": mid, "bars": bars, "heldout_windows": min(windows, len(heldout))}
+    report = {"model": model_id(mid), "bars": bars, "heldout_windows": min(windows, len(heldout))}
     report |= reconstruction_accuracy(vae, heldout[:windows])
     made = sample(vae, samples, seed=seed, temperature=temperature)
     report |= evaluate_samples(made, heldout, train_windows, seed=seed)
