@@ -12,7 +12,6 @@ optimizer's ``state_dict()`` into those two parts and put it back together exact
 
 from __future__ import annotations
 
-import hashlib
 import json
 import typing
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from torch import Tensor
 
 import museforge
 from museforge.core.atomic import atomic_folder, atomic_path
+from museforge.core.hashing import sha256_file
 from museforge.errors import BadInputFile, MissingFile, UserError
 
 WEIGHTS_DIR = Path(museforge.__file__).parent / "weights"
@@ -90,7 +90,7 @@ class Pretrained:
         card = card if card is not None else _default_card(record)
         with atomic_folder(directory) as tmp:
             save_file(tensors, tmp / WEIGHTS_FILE, metadata=metadata)
-            record["weights_sha256"] = _sha256(tmp / WEIGHTS_FILE)
+            record["weights_sha256"] = sha256_file(tmp / WEIGHTS_FILE)
             (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
             (tmp / CARD_FILE).write_text(card, encoding="utf-8")
         return directory
@@ -119,7 +119,7 @@ class Pretrained:
             raise BadInputFile(directory, f"has no {WEIGHTS_FILE}", "save the model again")
         tensors, _ = _read_file(weights)
         expected = record.get("weights_sha256")
-        if expected is not None and _sha256(weights) != expected:
+        if expected is not None and sha256_file(weights) != expected:
             raise BadInputFile(
                 directory,
                 f"holds a {WEIGHTS_FILE} that is not the one its {CONFIG_FILE} was written with",
@@ -178,7 +178,7 @@ def model_id(name_or_path: str | Path) -> str:
     """A model's identity for provenance: its name and the start of its weights' sha256,
     so a result names exactly the weights that made it, even after a retrain."""
     directory = resolve_model_dir(name_or_path)
-    return f"{directory.name}@{_sha256(directory / WEIGHTS_FILE)[:12]}"
+    return f"{directory.name}@{sha256_file(directory / WEIGHTS_FILE)[:12]}"
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:
@@ -356,14 +356,6 @@ def _check_size(cls: type, config: Any, path: Path) -> None:
             f"describes a model of {numbers:,} numbers, more than the "
             f"{MAX_MODEL_NUMBERS:,} museforge loads",
         )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _from_dict(config_class: type, data: dict[str, Any]) -> Any:

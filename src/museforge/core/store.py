@@ -60,6 +60,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from museforge.core import home
 from museforge.core.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from museforge.core.hashing import sha256_file
 from museforge.core.store_schema import (
     SCHEMA_VERSION,
     Artifact,
@@ -224,7 +225,7 @@ class Store:
         source = require_file(path)
         # an odd ending ("clip.mid;1") is dropped rather than refused: the bytes matter
         suffix = source.suffix.lower() if _SUFFIX.fullmatch(source.suffix.lower()) else ""
-        digest = _sha256_file(source)
+        digest = sha256_file(source)
 
         def copy(target: Path) -> None:
             with atomic_path(target) as tmp:
@@ -895,14 +896,6 @@ def _touch(path: Path) -> bool:
 def _first_line(exc: DatabaseError) -> str:
     """The driver's own message, one line, without SQLAlchemy's SQL and background link."""
     return str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _copy_hashing(source: Path, target: Path) -> str:

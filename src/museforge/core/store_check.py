@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import Row, select, text
 from sqlalchemy.orm import Session
 
-from museforge.core.store import Store, _sha256_file
+from museforge.core.hashing import sha256_file
+from museforge.core.store import Store
 from museforge.core.store_schema import Artifact
 from museforge.errors import UserError
 
@@ -75,7 +76,7 @@ def verify(store: Store) -> VerifyReport:
             path = _object_path(store, relative)
             if path is None or not path.is_file():
                 report.missing.append(artifact_id)
-            elif _sha256_file(path) != artifact_id:
+            elif sha256_file(path) != artifact_id:
                 report.corrupt.append(artifact_id)
     for relative, _ in _files(store.objects_dir):
         if _is_temp(relative):
