@@ -84,6 +84,7 @@ def test_doctor_reports_machine(capsys):
     assert isinstance(info["story_model"]["ready"], bool)
 
 
+@pytest.mark.timeout(900)  # every medium on its shipped model: a minute idle, more when busy
 def test_demo_writes_gallery(tmp_path, capsys):
     out = tmp_path / "gallery"
     assert run(["demo", "--out", str(out)]) == 0

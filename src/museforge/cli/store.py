@@ -18,7 +18,14 @@ from rich.text import Text
 from rich.tree import Tree
 
 from museforge.core import store_check
-from museforge.core.store import Artifact, Edge, LineageNode, NoStoreYet, Store
+from museforge.core.store import (
+    Artifact,
+    Edge,
+    LineageNode,
+    NoStoreYet,
+    Store,
+    artifact_id_prefix,
+)
 from museforge.errors import NotFoundInStore, UserError
 
 app = typer.Typer(
@@ -253,6 +260,7 @@ def add(
 
 def _existing_store(artifact_id: str) -> Store:
     """The store, opened for reading; none yet means no such artifact, said as such."""
+    artifact_id_prefix(artifact_id)  # a malformed id is said as such, store or none
     try:
         return Store(create=False)
     except NoStoreYet as empty:

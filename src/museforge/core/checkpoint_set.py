@@ -51,11 +51,14 @@ class CheckpointSet:
         _point(self.best, self.path_for(step))
 
     def remove_stale_temp_files(self) -> None:
-        """A SIGKILL during an atomic write leaves its temporary file behind."""
-        for tmp in self.folder.glob(".checkpoint*.tmp"):
-            tmp.unlink(missing_ok=True)
-        for tmp in self.folder.glob(".metrics.jsonl.*.tmp"):
-            tmp.unlink(missing_ok=True)
+        """A SIGKILL during an atomic write leaves its temporary file (or, for the model
+        folder, its temporary or set-aside folder) behind. The run folder is locked, so
+        every such leftover is a dead run's."""
+        for tmp in [*self.folder.glob(".*.tmp"), *self.folder.glob(".*.old")]:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
 
     def _prune(self) -> None:
         steps = self.steps()

@@ -261,12 +261,7 @@ class Store:
 
     def get(self, id_or_prefix: str) -> Artifact:
         """The artifact whose id is or starts with ``id_or_prefix`` (at least 4 hex digits)."""
-        prefix = id_or_prefix.strip().lower()
-        if not (_HEX.fullmatch(prefix) and MIN_PREFIX <= len(prefix) <= 64):
-            raise NotFoundInStore(
-                f"{id_or_prefix!r} is not an artifact id: give at least {MIN_PREFIX} of its "
-                "hex digits"
-            )
+        prefix = artifact_id_prefix(id_or_prefix)
         query = select(Artifact).where(Artifact.id.startswith(prefix)).order_by(Artifact.id)
         with self._read() as session:
             found = session.scalars(query.limit(3)).all()
@@ -704,6 +699,16 @@ class Store:
             }
             for a in artifacts
         ]
+
+
+def artifact_id_prefix(text: str) -> str:
+    """``text`` as an artifact id or id prefix (lower case), or NotFoundInStore saying why not."""
+    prefix = text.strip().lower()
+    if not (_HEX.fullmatch(prefix) and MIN_PREFIX <= len(prefix) <= 64):
+        raise NotFoundInStore(
+            f"{text!r} is not an artifact id: give at least {MIN_PREFIX} of its hex digits"
+        )
+    return prefix
 
 
 def guess_media_type(suffix: str) -> str:
