@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import typer
 from typer.main import get_command
 
-from museforge.cli import demo, doctor, image, music, store, story
+from museforge.cli import demo, doctor, image, music, store, story, studio
 from museforge.errors import UserError
 
 try:  # typer vendors click; the class that means "no arguments, show the help"
@@ -33,6 +33,7 @@ app = typer.Typer(
 )
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
+app.command("studio")(studio.studio)
 app.add_typer(store.app, name="store")
 app.add_typer(music.app, name="music")
 app.add_typer(image.app, name="image")

@@ -78,7 +78,8 @@ RELATIONS = frozenset(
         "rendered-from",  # the child is the parent in another format (WAV, PNG of a MIDI file)
     }
 )
-JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+# "interrupted": it was running when the process that ran it stopped; it can be resumed
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 RATERS = ("human", "machine")
 
 MIN_PREFIX = 4
@@ -332,11 +333,19 @@ class Store:
         return found[0]
 
     def list_artifacts(
-        self, kind: str | None = None, project: str | None = None, limit: int = 50
+        self,
+        kind: str | None = None,
+        project: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> list[Artifact]:
-        """The newest artifacts first, optionally of one kind or one project."""
+        """The newest artifacts first, optionally of one kind or one project; ``offset``
+        skips that many, for a page further down."""
         _check_limit(limit)
-        query = select(Artifact).order_by(Artifact.created.desc(), Artifact.id).limit(limit)
+        if offset < 0:
+            raise UserError(f"offset must be 0 or more, got {offset}")
+        query = select(Artifact).order_by(Artifact.created.desc(), Artifact.id)
+        query = query.limit(limit).offset(offset)
         if kind is not None:
             query = query.where(Artifact.kind == _check_kind(kind))
         with self._read() as session:

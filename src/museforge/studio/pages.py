@@ -1,0 +1,54 @@
+"""The Jinja2 templates and the little helpers every page uses to show artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from museforge.core.store import Artifact, Store
+from museforge.studio.marks import marks_of
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def render(request: Request, name: str, **context: Any) -> HTMLResponse:
+    """Render a page with the CSRF token the page's script sends back on every change."""
+    return templates.TemplateResponse(
+        request, name, {"csrf": getattr(request.state, "csrf", ""), **context}
+    )
+
+
+def renders_of(store: Store, artifact: Artifact) -> dict[str, Artifact]:
+    """The artifact's renderings by suffix (a melody's .wav and .png)."""
+    return {
+        edge.artifact.suffix.lstrip("."): edge.artifact
+        for edge in store.children(artifact.id)
+        if edge.relation == "rendered-from"
+    }
+
+
+def tiles(store: Store, artifacts: list[Artifact], *, hide_discarded: bool = True) -> list[dict]:
+    """What a grid tile needs: the artifact, its renderings, its marks and last rating."""
+    marks = marks_of(store, [a.id for a in artifacts])
+    shown = []
+    for artifact in artifacts:
+        own = marks.get(artifact.id, set())
+        if hide_discarded and "discard" in own:
+            continue
+        ratings = store.ratings(artifact.id)
+        shown.append(
+            {
+                "a": artifact,
+                "renders": renders_of(store, artifact) if artifact.kind == "melody" else {},
+                "starred": "star" in own,
+                "discarded": "discard" in own,
+                "chosen": any(e.relation == "chosen-from" for e in store.parents(artifact.id)),
+                "rating": int(ratings[-1].score) if ratings else 0,
+                "recipe": (artifact.params or {}).get("studio"),
+            }
+        )
+    return shown
