@@ -31,6 +31,33 @@ def renders_of(store: Store, artifact: Artifact) -> dict[str, Artifact]:
     }
 
 
+def works(store: Store, kind: str, limit: int, offset: int = 0) -> list[Artifact]:
+    """What people made of ``kind``, newest first: not renderings (a melody's piano roll)
+    or material given as input. One batch's members stay in their order."""
+    found = store.list_artifacts(kind=kind, limit=limit * 3, offset=offset)
+    made = [a for a in found if not _rendering_or_input(a)][:limit]
+    first_seen: dict[str, int] = {}
+    for position, artifact in enumerate(made):
+        first_seen.setdefault(_batch(artifact) or artifact.id, position)
+    return sorted(
+        made,
+        key=lambda a: (
+            first_seen[_batch(a) or a.id],
+            (a.params.get("studio") or {}).get("index", 0),
+        ),
+    )
+
+
+def _batch(artifact: Artifact) -> str | None:
+    return ((artifact.params or {}).get("studio") or {}).get("batch")
+
+
+def _rendering_or_input(artifact: Artifact) -> bool:
+    params = artifact.params or {}
+    note = artifact.note or ""
+    return set(params) == {"format"} or note.startswith(("given as", "uploaded as"))
+
+
 def tiles(store: Store, artifacts: list[Artifact], *, hide_discarded: bool = True) -> list[dict]:
     """What a grid tile needs: the artifact, its renderings, its marks and last rating."""
     marks = marks_of(store, [a.id for a in artifacts])

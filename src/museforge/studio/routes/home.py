@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from museforge.studio.jobs import QUEUE_SHOWN, job_record
-from museforge.studio.pages import render, tiles
+from museforge.studio.pages import render, tiles, works
 
 router = APIRouter()
 
@@ -18,9 +18,7 @@ SHOWN_KINDS = ("melody", "image")  # what people make; renderings and inputs han
 @router.get("/", response_class=HTMLResponse, summary="Home: recent work and the queue")
 def home_page(request: Request) -> HTMLResponse:
     store = request.app.state.store
-    recent = {
-        kind: tiles(store, store.list_artifacts(kind=kind, limit=RECENT)) for kind in SHOWN_KINDS
-    }
+    recent = {kind: tiles(store, works(store, kind, RECENT)) for kind in SHOWN_KINDS}
     jobs = [job_record(j) for j in store.list_jobs(limit=QUEUE_SHOWN)]
     return render(request, "home.html", recent=recent, jobs=jobs, stories=_stories(store))
 

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from museforge.core.store import Store
 from museforge.errors import UserError
 from museforge.studio.jobs import JobContext
-from museforge.studio.pages import render, tiles
+from museforge.studio.pages import render, tiles, works
 from museforge.studio.recipes import recipe_of
 from museforge.studio.uploads import check_upload, keep_checked
 
@@ -167,8 +167,7 @@ def image_tiles(request: Request) -> HTMLResponse:
 
 
 def _grid(store: Store) -> list[dict]:
-    made = [a for a in store.list_artifacts(kind="image", limit=GRID * 3) if recipe_of(a)]
-    return tiles(store, made[:GRID])
+    return tiles(store, works(store, "image", GRID))
 
 
 @router.post("/image/stylize", summary="Style transfer with an uploaded style picture")

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 
 from museforge.core.store import Store
 from museforge.studio.jobs import JobContext
-from museforge.studio.pages import render, tiles
+from museforge.studio.pages import render, tiles, works
 from museforge.studio.recipes import recipe_of
 
 router = APIRouter()
@@ -129,7 +129,7 @@ def music_tiles(request: Request) -> HTMLResponse:
 
 
 def _grid(store: Store) -> list[dict]:
-    return tiles(store, store.list_artifacts(kind="melody", limit=GRID))
+    return tiles(store, works(store, "melody", GRID))
 
 
 def _submit(request: Request, recipe: dict[str, Any], label: str) -> dict:

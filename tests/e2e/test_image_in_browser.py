@@ -1,0 +1,44 @@
+"""Style transfer in the browser: a person uploads their own style picture, sets the
+strength, and gets the painted photo in the grid, kept with both pictures as parents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+
+def _stripes(path: Path) -> Path:
+    """A bold striped picture, the kind of style a person might upload."""
+    y, x = np.mgrid[0:96, 0:96]
+    red = ((x + y) // 8 % 2) * 200 + 40
+    pixels = np.stack([red, 60 + 0 * x, 255 - red], axis=-1).astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_stylise_with_an_uploaded_style(page: Page, studio, shots, tmp_path):
+    style = _stripes(tmp_path / "my-stripes.png")
+    page.goto("/")
+    page.get_by_role("link", name="New images").click()
+    page.get_by_label("Style picture").set_input_files(style)
+    page.locator('#style-form input[name="strength"]').fill("0.9")  # the Strength slider
+    page.locator('#style-form input[name="size"]').fill("64")
+    page.locator('#style-form input[name="steps"]').fill("8")
+    page.get_by_role("button", name="Stylise").click()
+    result = page.locator("#tiles .tile")
+    expect(result).to_have_count(1)
+    expect(result.first.locator("img")).to_be_visible()
+    page.screenshot(path=shots / "1-stylised.png", full_page=True)
+
+    result.first.locator("a.thumb").click()
+    expect(page.locator(".tree .rel", has_text="input")).to_have_count(2)
+    page.screenshot(path=shots / "2-stylised-lineage.png", full_page=True)
+
+    (made,) = [a for a in studio.store.list_artifacts(kind="image") if a.params.get("studio")]
+    assert made.params["studio"]["strength"] == 0.9
+    notes = sorted(e.artifact.note for e in studio.store.parents(made.id))
+    assert notes[1] == "uploaded as style (my-stripes.png)"
+    assert Image.open(studio.store.path_of(made)).size == (64, 43)  # chelsea is 451 x 300
