@@ -19,6 +19,21 @@ def _stripes(path: Path) -> Path:
     return path
 
 
+def _drop(page: Page, path: Path) -> None:
+    """Drop a file on the page, as a person dragging it from their file manager does."""
+    data = list(path.read_bytes())
+    transfer = page.evaluate_handle(
+        """([bytes, name]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], name, { type: "image/png" }));
+            return transfer;
+        }""",
+        [data, path.name],
+    )
+    page.dispatch_event("main", "dragover", {"dataTransfer": transfer})
+    page.dispatch_event("main", "drop", {"dataTransfer": transfer})
+
+
 def test_stylise_with_an_uploaded_style(page: Page, studio, shots, tmp_path):
     style = _stripes(tmp_path / "my-stripes.png")
     page.goto("/")
@@ -36,6 +51,21 @@ def test_stylise_with_an_uploaded_style(page: Page, studio, shots, tmp_path):
     result.first.locator("a.thumb").click()
     expect(page.locator(".tree .rel", has_text="input")).to_have_count(2)
     page.screenshot(path=shots / "2-stylised-lineage.png", full_page=True)
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download").click()
+    kept = tmp_path / download.value.suggested_filename
+    download.value.save_as(kept)
+    assert Image.open(kept).text["museforge"].startswith("{")  # the recipe rides along
+
+    page.get_by_role("link", name="Images").click()
+    page.locator('#style-form input[name="seed"]').fill("99")
+    page.locator('#style-form input[name="strength"]').fill("0.1")
+    _drop(page, kept)
+    expect(page.locator('#style-form input[name="seed"]')).to_have_value("0")
+    expect(page.locator('#style-form input[name="strength"]')).to_have_value("0.9")
+    expect(page.locator("#toast")).to_contain_text("recipe recalled: image stylize")
+    page.screenshot(path=shots / "3-recipe-dropped.png", full_page=True)
 
     (made,) = [a for a in studio.store.list_artifacts(kind="image") if a.params.get("studio")]
     assert made.params["studio"]["strength"] == 0.9
