@@ -16,14 +16,15 @@ def test_start_a_story_regenerate_a_scene_accept_and_undo(page: Page, studio, sh
     page.get_by_role("link", name="New story").click()
     page.get_by_label("Premise").fill("A lighthouse keeper finds a mechanical bird.")
     page.get_by_label("Structure").select_option("kishotenketsu")
-    page.get_by_label("Words").fill("50")
+    page.get_by_label("Characters").fill("1")
+    page.get_by_label("Write the prose now").uncheck()  # the plan now, the prose scene by scene
     page.get_by_role("button", name="Start the story").click()
     expect(page).to_have_url(re.compile(r"/story/\d+$"))
     story_id = int(page.url.rsplit("/", 1)[1])
     expect(page.locator(".plan-tree li")).to_have_count(8)  # logline ... beats, 4 scenes
     expect(page.locator(".plan-tree li.on")).to_have_text(re.compile("^scene/1"))
     original = page.locator("#current-text").inner_text()
-    assert original.strip()
+    assert original.strip()  # the scene's place
     page.screenshot(path=shots / "1-story.png", full_page=True)
 
     page.get_by_label("Alternatives").fill("2")

@@ -56,3 +56,19 @@ def test_openapi_describes_every_page(studio):
         paths = client.get("/openapi.json").json()["paths"]
         assert {"/music/sample", "/image/stylize", "/story/new", "/events/jobs"} <= set(paths)
         assert "swagger" in client.get("/docs").text.lower()
+
+
+def test_continue_a_melody_two_ways(studio):
+    with csrf_client(studio) as client:
+        (melody,) = wait_for_job(
+            client, client.post("/music/sample", data={"seed": 2, "n": 1}).json()["job"]
+        )["result"]["items"]
+        job = client.post("/music/continue", data={"parent": melody, "bars": 2, "n": 2}).json()
+        done = wait_for_job(client, job["job"])
+        assert done["state"] == "done", done["message"]
+        for child in done["result"]["items"]:
+            assert [(e.artifact.id, e.relation) for e in studio.store.parents(child)] == [
+                (melody, "continuation-of")
+            ]
+        check = client.post(f"/artifacts/{done['result']['items'][1]}/reproduce").json()["job"]
+        assert wait_for_job(client, check)["result"]["match"] is True

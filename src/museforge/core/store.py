@@ -322,7 +322,11 @@ class Store:
             )
         query = select(Artifact).where(Artifact.id.startswith(prefix)).order_by(Artifact.id)
         with self._read() as session:
-            found = session.scalars(query.limit(3)).all()
+            if len(prefix) == 64:  # a whole id: the primary key, not a LIKE over every row
+                whole = session.get(Artifact, prefix)
+                found = [whole] if whole else []
+            else:
+                found = session.scalars(query.limit(3)).all()
         if not found:
             raise NotFoundInStore(f"no artifact with id {prefix} in the store")
         if len(found) > 1:

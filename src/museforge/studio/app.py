@@ -19,6 +19,7 @@ from museforge.core.store import Store
 from museforge.errors import NotFoundInStore, UserError
 from museforge.studio.config import StudioConfig
 from museforge.studio.jobs import JobQueue
+from museforge.studio.page_cache import PageCache
 from museforge.studio.pages import templates
 from museforge.studio.routes import artifacts, home, image, jobs, music, story
 from museforge.studio.security import make_guard
@@ -53,6 +54,7 @@ def create_app(config: StudioConfig | None = None, store: Store | None = None) -
     app.state.store = store
     app.state.queue = queue
     app.state.reproducers = {}
+    app.state.pages = PageCache(store)
     app.middleware("http")(make_guard(config))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (home, artifacts, jobs, music, image, story):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 
 from museforge.core.store import Artifact, Lineage, Rating, Store
 from museforge.studio.marks import marks_of
+from museforge.studio.page_cache import CSRF_SLOT
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -21,6 +23,18 @@ def render(request: Request, name: str, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(
         request, name, {"csrf": getattr(request.state, "csrf", ""), **context}
     )
+
+
+def render_kept(
+    request: Request, key: tuple, name: str, context: Callable[[], dict[str, Any]]
+) -> HTMLResponse:
+    """Like ``render`` through the page cache: ``context`` is only built (and the page
+    rendered) when the store has changed since the page was last kept."""
+    template = templates.get_template(name)
+    html = request.app.state.pages.page(
+        key, lambda: template.render(csrf=CSRF_SLOT, **context()), request.state.csrf
+    )
+    return HTMLResponse(html)
 
 
 def renders_of(store: Store, artifact: Artifact) -> dict[str, Artifact]:

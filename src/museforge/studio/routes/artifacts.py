@@ -12,7 +12,7 @@ from museforge.core.store import Artifact, Store
 from museforge.errors import UserError
 from museforge.studio.jobs import JobContext, job_record
 from museforge.studio.marks import set_mark
-from museforge.studio.pages import render, renders_of, tiles
+from museforge.studio.pages import render, render_kept, renders_of, tiles
 from museforge.studio.recipes import recipe_for_file, recipe_of, with_recipe_chunk
 
 router = APIRouter()
@@ -50,8 +50,12 @@ def artifact_page(request: Request, artifact_id: str = ArtifactId) -> HTMLRespon
 @router.get("/artifacts/{artifact_id}/lineage", response_class=HTMLResponse, summary="Lineage tree")
 def lineage_page(request: Request, artifact_id: str = ArtifactId) -> HTMLResponse:
     store: Store = request.app.state.store
-    artifact = store.get(artifact_id)
-    return render(request, "lineage.html", a=artifact, lineage=store.lineage_tree(artifact.id))
+
+    def context() -> dict:
+        artifact = store.get(artifact_id)
+        return {"a": artifact, "lineage": store.lineage_tree(artifact.id)}
+
+    return render_kept(request, ("lineage", artifact_id), "lineage.html", context)
 
 
 @router.get("/files/{artifact_id}", summary="An artifact's file, as stored")

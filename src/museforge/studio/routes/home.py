@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from museforge.studio.jobs import QUEUE_SHOWN, job_record
-from museforge.studio.pages import render, tiles, works
+from museforge.studio.pages import render, render_kept, tiles, works
 
 router = APIRouter()
 
@@ -30,15 +30,13 @@ def gallery_page(
     page: int = Query(1, ge=1, le=100_000),
 ) -> HTMLResponse:
     store = request.app.state.store
-    found = store.list_artifacts(kind=kind, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
-    return render(
-        request,
-        "gallery.html",
-        kind=kind,
-        page=page,
-        tiles=tiles(store, found[:PAGE_SIZE], hide_discarded=False),
-        more=len(found) > PAGE_SIZE,
-    )
+
+    def context() -> dict:
+        found = store.list_artifacts(kind=kind, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+        shown = tiles(store, found[:PAGE_SIZE], hide_discarded=False)
+        return {"kind": kind, "page": page, "tiles": shown, "more": len(found) > PAGE_SIZE}
+
+    return render_kept(request, ("gallery", kind, page), "gallery.html", context)
 
 
 def _stories(store) -> list:

@@ -28,6 +28,12 @@ MODELS = ("melody-2bar", "melody-16bar")
 FORMATS = ("mid", "wav", "png")
 GRID = 24
 MODEL_PATTERN = "^(" + "|".join(MODELS) + ")$"
+RELATIONS = {
+    "sample": None,
+    "vary": "variation-of",
+    "continue": "continuation-of",
+    "breed": "interpolation-of",
+}
 
 
 @functools.lru_cache(maxsize=4)
@@ -51,6 +57,16 @@ def melodies_for(store: Store, recipe: dict[str, Any]) -> np.ndarray:
         return generate.vary(
             vae, parent, amount=recipe["amount"], n=recipe["n"], seed=recipe["seed"]
         )
+    if verb == "continue":
+        melody = read_melody(store.path_of(store.get(recipe["parent"])))
+        return np.stack(
+            [
+                generate.continue_melody(
+                    vae, melody, bars=recipe["bars"], seed=recipe["seed"] + i, temperature=0.5
+                )[0]
+                for i in range(recipe["n"])
+            ]
+        )
     a, b = (read_melody(store.path_of(store.get(p)), vae.steps) for p in recipe["parents"])
     return generate.interpolate(vae, a, b, steps=recipe["n"] + 2)[1:-1]
 
@@ -73,7 +89,7 @@ def make_batch(context: JobContext) -> dict[str, Any]:
         params={"studio": recipe},
     )
     events = melodies_for(store, recipe)
-    relation = {"sample": None, "vary": "variation-of", "breed": "interpolation-of"}[recipe["verb"]]
+    relation = RELATIONS[recipe["verb"]]
     parents = [
         (p, relation) for p in recipe.get("parents", [recipe.get("parent")]) if p and relation
     ]
@@ -110,7 +126,7 @@ def reproduce(store: Store, recipe: dict[str, Any]) -> bytes:
 
 def register(app) -> None:
     app.state.queue.register("music", make_batch)
-    for verb in ("sample", "vary", "breed"):
+    for verb in RELATIONS:
         app.state.reproducers[f"music.{verb}"] = reproduce
 
 
@@ -163,6 +179,21 @@ def vary(
     recipe = {"medium": "music", "verb": "vary", "model": model, "parent": parent}
     recipe |= {"amount": amount, "n": n, "seed": seed}
     return _submit(request, recipe, f"{n} variations of {parent[:8]}, amount {amount:.2f}")
+
+
+@router.post("/music/continue", summary="Continue a melody by some bars, N ways")
+def continue_route(
+    request: Request,
+    parent: str = Form(pattern="^[0-9a-f]{64}$"),
+    model: str = Form(MODELS[0], pattern=MODEL_PATTERN),
+    bars: int = Form(2, ge=1, le=16),
+    n: int = Form(2, ge=1, le=8),
+    seed: int = Form(0, ge=0, le=2**31 - 1),
+) -> dict:
+    request.app.state.store.get(parent)
+    recipe = {"medium": "music", "verb": "continue", "model": model, "parent": parent}
+    recipe |= {"bars": bars, "n": n, "seed": seed}
+    return _submit(request, recipe, f"{n} continuations of {parent[:8]}, {bars} bars")
 
 
 @router.post("/music/breed", summary="Breed two melodies: N children between them")

@@ -41,8 +41,16 @@ def new_story(context: JobContext) -> dict[str, Any]:
     def say(message: str) -> None:
         context.report(min(0.95, next(steps) / 12), message)
 
-    plan = plan_story(model, p["premise"], p["structure"], seed=p["seed"], on_progress=say)
-    write_story(model, plan, p["words"], on_progress=say)
+    plan = plan_story(
+        model,
+        p["premise"],
+        p["structure"],
+        seed=p["seed"],
+        n_characters=p["characters"],
+        on_progress=say,
+    )
+    if p["prose"]:  # else each scene starts as its place, and the person asks for prose
+        write_story(model, plan, p["words"], on_progress=say)
     return {"story": keep_plan(context.store, plan)}
 
 
@@ -161,11 +169,13 @@ def start(
     structure: str = Form(STRUCTURES[0], pattern="^(" + "|".join(STRUCTURES) + ")$"),
     seed: int = Form(0, ge=0, le=2**31 - 1),
     words: int = Form(120, ge=50, le=5000),
+    characters: int = Form(3, ge=1, le=6),
+    prose: bool = Form(False, description="Write the prose now (else only the plan)"),
 ) -> dict:
     from museforge.story.planner import check_premise
 
     params = {"premise": check_premise(premise), "structure": structure, "seed": seed}
-    params |= {"words": words, "model": "smollm2"}
+    params |= {"words": words, "characters": characters, "prose": prose, "model": "smollm2"}
     job = request.app.state.queue.submit("story-new", params, f"story: {premise[:40]}")
     return {"job": job.id}
 

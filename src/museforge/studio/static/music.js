@@ -45,6 +45,14 @@ studio.tileActions.vary = async (tile) => {
   toast(`variations at amount ${data.amount}…`);
 };
 
+studio.tileActions.continue = async (tile) => {
+  const form = document.getElementById("sample-form");
+  await startJob("/music/continue", {
+    parent: tile.dataset.id, model: form.elements.model.value, bars: 2, n: 2, seed: form.elements.seed.value,
+  });
+  toast("continuing…");
+};
+
 function picked() {
   return [...document.querySelectorAll('[data-action="pick"]:checked')].map((box) => box.closest("[data-id]").dataset.id);
 }
