@@ -21,7 +21,7 @@ def test_start_a_story_regenerate_a_scene_accept_and_undo(page: Page, studio, sh
     page.get_by_role("button", name="Start the story").click()
     expect(page).to_have_url(re.compile(r"/story/\d+$"))
     story_id = int(page.url.rsplit("/", 1)[1])
-    expect(page.locator(".plan-tree li")).to_have_count(8)  # logline ... beats, 4 scenes
+    expect(page.locator(".plan-tree li")).to_have_count(9)  # premise ... beats, 4 scenes
     expect(page.locator(".plan-tree li.on")).to_have_text(re.compile("^scene/1"))
     original = page.locator("#current-text").inner_text()
     assert original.strip()  # the scene's place

@@ -52,7 +52,13 @@ def serve(config: StudioConfig, store: Store) -> Iterator[str]:
     """Serve the studio app with uvicorn in a thread; yields its address."""
     app = create_app(config, store)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=config.port, log_level="warning")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=config.port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
