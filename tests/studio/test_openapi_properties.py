@@ -12,7 +12,7 @@ from studio_server import free_port, serve
 from museforge.core.store import Store
 from museforge.studio import StudioConfig
 
-EXAMPLES = 12  # per operation: ~30 operations, a few seconds in all
+EXAMPLES = 8  # per operation, ~30 operations: about 15 s on two busy cores
 STREAMS = {"/events/jobs"}  # an event stream runs until the client leaves
 
 
