@@ -32,6 +32,13 @@ def test_sample_play_choose_vary_breed_lineage_reproduce(page: Page, studio, sho
     first.get_by_title("rate 4").click()
     first.get_by_title("star (s)").click()
     chosen_id = first.get_attribute("data-id")
+    second = tiles(page).nth(1)
+    second.focus()
+    page.keyboard.press("ArrowRight")  # the keyboard moves through the grid; 1-5 rate
+    page.keyboard.press("5")
+    third = tiles(page).nth(2)
+    expect(third.locator(".star.lit")).to_have_count(5)
+    rated_by_key = third.get_attribute("data-id")
 
     page.locator("#amount").fill("0.5")  # the Amount slider
     first.get_by_role("button", name="More like this").click()
@@ -68,6 +75,7 @@ def test_sample_play_choose_vary_breed_lineage_reproduce(page: Page, studio, sho
 
     store = studio.store
     assert [r.score for r in store.ratings(chosen_id)] == [4.0]
+    assert [r.score for r in store.ratings(rated_by_key)] == [5.0]
     assert [e.relation for e in store.parents(chosen_id)] == ["chosen-from"]
     assert {e.relation for e in store.parents(child_id)} == {"interpolation-of"}
     assert len(store.list_artifacts(kind="melody", limit=100)) == 10

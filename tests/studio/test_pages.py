@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 
 from PIL import Image
-from studio_server import csrf_client, wait_for_job
+from studio_server import Studio, csrf_client, free_port, serve, wait_for_job
 
+from museforge.core.store import Store
+from museforge.studio import StudioConfig
 from museforge.studio.recipes import read_recipe_chunk
 
 
@@ -72,3 +74,18 @@ def test_continue_a_melody_two_ways(studio):
             ]
         check = client.post(f"/artifacts/{done['result']['items'][1]}/reproduce").json()["job"]
         assert wait_for_job(client, check)["result"]["match"] is True
+
+
+def test_a_queued_job_can_be_cancelled_and_resumed(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSEFORGE_HOME", str(tmp_path / "home"))
+    config = StudioConfig(port=free_port(), worker=False)  # nothing runs: the job stays queued
+    with (
+        Store() as store,
+        serve(config, store) as url,
+        csrf_client(Studio(url, store, tmp_path / "home")) as client,
+    ):
+        job = client.post("/music/sample", data={"seed": 1, "n": 1}).json()["job"]
+        assert client.post(f"/api/jobs/{job}/cancel").json()["state"] == "cancelled"
+        again = client.post(f"/api/jobs/{job}/cancel")
+        assert again.status_code == 400 and "nothing to cancel" in again.json()["error"]
+        assert client.post(f"/api/jobs/{job}/resume").json()["state"] == "queued"
