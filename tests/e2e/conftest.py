@@ -7,7 +7,7 @@ Playwright never downloads one. Screenshots go to a folder the test prints.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,8 +66,16 @@ def page(browser: Browser, studio: Studio) -> Iterator[Page]:
 
 
 @pytest.fixture
-def shots(tmp_path: Path) -> Path:
+def shot(page: Page, tmp_path: Path) -> Callable[[str], Path]:
+    """Save a full-page screenshot named ``name`` into a folder the test prints."""
     folder = tmp_path / "screenshots"
     folder.mkdir()
     print(f"screenshots: {folder}")
-    return folder
+
+    def take(name: str) -> Path:
+        page.evaluate("window.scrollTo(0, 0)")  # the sticky header stays on top
+        path = folder / f"{name}.png"
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    return take

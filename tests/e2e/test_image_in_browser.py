@@ -1,5 +1,6 @@
-"""Style transfer in the browser: a person uploads their own style picture, sets the
-strength, and gets the painted photo in the grid, kept with both pictures as parents."""
+"""Images in the browser: a person uploads their own style picture, sets the strength, and
+gets the painted photo in the grid, kept with both pictures as parents; its PNG carries the
+recipe back into the form; faces from the shipped GAN with a truncation."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _drop(page: Page, path: Path) -> None:
     page.dispatch_event("main", "drop", {"dataTransfer": transfer})
 
 
-def test_stylise_with_an_uploaded_style(page: Page, studio, shots, tmp_path):
+def test_stylise_with_an_uploaded_style(page: Page, studio, shot, tmp_path):
     style = _stripes(tmp_path / "my-stripes.png")
     page.goto("/")
     page.get_by_role("link", name="New images").click()
@@ -46,11 +47,11 @@ def test_stylise_with_an_uploaded_style(page: Page, studio, shots, tmp_path):
     result = page.locator("#tiles .tile")
     expect(result).to_have_count(1)
     expect(result.first.locator("img")).to_be_visible()
-    page.screenshot(path=shots / "1-stylised.png", full_page=True)
+    shot("1-stylised")
 
     result.first.locator("a.thumb").click()
     expect(page.locator(".tree .rel", has_text="input")).to_have_count(2)
-    page.screenshot(path=shots / "2-stylised-lineage.png", full_page=True)
+    shot("2-stylised-lineage")
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download").click()
@@ -65,10 +66,23 @@ def test_stylise_with_an_uploaded_style(page: Page, studio, shots, tmp_path):
     expect(page.locator('#style-form input[name="seed"]')).to_have_value("0")
     expect(page.locator('#style-form input[name="strength"]')).to_have_value("0.9")
     expect(page.locator("#toast")).to_contain_text("recipe recalled: image stylize")
-    page.screenshot(path=shots / "3-recipe-dropped.png", full_page=True)
+    shot("3-recipe-dropped")
 
     (made,) = [a for a in studio.store.list_artifacts(kind="image") if a.params.get("studio")]
     assert made.params["studio"]["strength"] == 0.9
     notes = sorted(e.artifact.note for e in studio.store.parents(made.id))
     assert notes[1] == "uploaded as style (my-stripes.png)"
     assert Image.open(studio.store.path_of(made)).size == (64, 43)  # chelsea is 451 x 300
+
+
+def test_gan_faces_with_truncation(page: Page, studio, shot):
+    page.goto("/image")
+    gan = page.locator("#gan-form")
+    gan.get_by_label("How many").fill("6")
+    gan.locator('input[name="truncation"]').fill("0.5")  # the Truncation slider
+    gan.get_by_role("button", name="Sample faces").click()
+    expect(page.locator("#tiles .tile")).to_have_count(6)
+    expect(page.locator("#tiles .tile").first).to_contain_text("gan #1")
+    shot("faces")
+    faces = [a for a in studio.store.list_artifacts(kind="image") if a.params.get("studio")]
+    assert {a.params["studio"]["truncation"] for a in faces} == {0.5}

@@ -13,7 +13,7 @@ def tiles(page: Page):
     return page.locator("#tiles .tile")
 
 
-def test_sample_play_choose_vary_breed_lineage_reproduce(page: Page, studio, shots):
+def test_sample_play_choose_vary_breed_lineage_reproduce(page: Page, studio, shot):
     page.goto("/")
     page.get_by_role("link", name="New melodies").click()
     expect(page).to_have_url(f"{studio.url}/music")
@@ -21,7 +21,7 @@ def test_sample_play_choose_vary_breed_lineage_reproduce(page: Page, studio, sho
     page.get_by_label("How many").fill("4")
     page.get_by_role("button", name="Sample melodies").click()
     expect(tiles(page)).to_have_count(4)
-    page.screenshot(path=shots / "1-sampled.png", full_page=True)
+    shot("1-sampled")
 
     first = tiles(page).first
     first.get_by_role("button", name="Play").click()
@@ -43,14 +43,14 @@ def test_sample_play_choose_vary_breed_lineage_reproduce(page: Page, studio, sho
     page.locator("#amount").fill("0.5")  # the Amount slider
     first.get_by_role("button", name="More like this").click()
     expect(tiles(page)).to_have_count(8)
-    page.screenshot(path=shots / "2-variations.png", full_page=True)
+    shot("2-variations")
 
     tiles(page).nth(4).get_by_label("breed").check()
     tiles(page).nth(5).get_by_label("breed").check()
     page.get_by_label("Children").fill("2")
     page.get_by_role("button", name="Breed the two").click()
     expect(tiles(page)).to_have_count(10)
-    page.screenshot(path=shots / "3-bred.png", full_page=True)
+    shot("3-bred")
 
     discarded = tiles(page).nth(9)
     gone = discarded.get_attribute("data-id")
@@ -67,11 +67,11 @@ def test_sample_play_choose_vary_breed_lineage_reproduce(page: Page, studio, sho
     # the child, its two parents (samples 1 and 2), and the batch sample 1 was chosen from
     expect(page.locator(".tree .node")).to_have_count(4)
     expect(page.locator(".tree .rel", has_text="chosen-from")).to_have_count(1)
-    page.screenshot(path=shots / "4-lineage.png", full_page=True)
+    shot("4-lineage")
     page.go_back()
     page.get_by_role("button", name="Reproduce").click()
     expect(page.locator("#reproduce-result")).to_contain_text("the bytes match exactly")
-    page.screenshot(path=shots / "5-reproduced.png", full_page=True)
+    shot("5-reproduced")
 
     store = studio.store
     assert [r.score for r in store.ratings(chosen_id)] == [4.0]

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from museforge.story import cowrite
 
 
-def test_start_a_story_regenerate_a_scene_accept_and_undo(page: Page, studio, shots):
+def test_start_a_story_regenerate_a_scene_accept_and_undo(page: Page, studio, shot):
     page.goto("/")
     page.get_by_role("link", name="New story").click()
     page.get_by_label("Premise").fill("A lighthouse keeper finds a mechanical bird.")
@@ -25,7 +25,7 @@ def test_start_a_story_regenerate_a_scene_accept_and_undo(page: Page, studio, sh
     expect(page.locator(".plan-tree li.on")).to_have_text(re.compile("^scene/1"))
     original = page.locator("#current-text").inner_text()
     assert original.strip()  # the scene's place
-    page.screenshot(path=shots / "1-story.png", full_page=True)
+    shot("1-story")
 
     page.get_by_label("Alternatives").fill("2")
     page.get_by_label("Length (tokens)").fill("40")
@@ -34,16 +34,16 @@ def test_start_a_story_regenerate_a_scene_accept_and_undo(page: Page, studio, sh
     expect(alternatives).to_have_count(2)
     expect(page.locator("h3 .figures")).to_contain_text("Vendi")
     expect(alternatives.first.locator(".figures")).to_contain_text("self-BLEU")
-    page.screenshot(path=shots / "2-alternatives.png", full_page=True)
+    shot("2-alternatives")
 
     picked = alternatives.nth(1)
     text = picked.locator(".prose").inner_text()
     picked.get_by_role("button", name="Accept").click()
     expect(page.locator("#current-text")).to_have_text(text)
-    page.screenshot(path=shots / "3-accepted.png", full_page=True)
+    shot("3-accepted")
     page.get_by_role("button", name="Undo").click()
     expect(page.locator("#current-text")).to_have_text(original)
-    page.screenshot(path=shots / "4-undone.png", full_page=True)
+    shot("4-undone")
 
     versions = cowrite.history(studio.store, story_id, "scene/1")
     assert len(versions) == 3 and versions[0].current  # the first draft is current again
