@@ -79,3 +79,19 @@ def test_sample_play_choose_vary_breed_lineage_reproduce(page: Page, studio, sho
     assert [e.relation for e in store.parents(chosen_id)] == ["chosen-from"]
     assert {e.relation for e in store.parents(child_id)} == {"interpolation-of"}
     assert len(store.list_artifacts(kind="melody", limit=100)) == 10
+
+
+def test_a_reload_during_a_job_shows_its_progress_and_then_its_melodies(page: Page, shot):
+    page.goto("/music")
+    page.get_by_label("How many").fill("8")
+    page.get_by_role("button", name="Sample melodies").click()
+    status = page.locator("#job-status .job")
+    expect(status).to_contain_text("running")
+    page.reload()
+    expect(status).to_contain_text("8 melodies, seed 0")
+    before = float(status.locator("progress").get_attribute("value"))
+    shot("reloaded-while-running")
+    expect(tiles(page).first).to_be_visible()  # melodies appear one by one as they are kept
+    expect(tiles(page)).to_have_count(8)
+    expect(status).to_have_count(0)
+    assert before < 1.0

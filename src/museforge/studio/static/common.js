@@ -7,6 +7,7 @@ const studio = {
   onJobDone: () => {},    // what the page does when one finishes
   tileActions: {},        // page-specific tile actions (play, vary, pick)
   seen: new Map(),        // job id -> last state seen
+  items: new Map(),       // job id -> how many results it had kept when last seen
   waiting: new Map(),     // job id -> {resolve, reject}
   undoStack: [],          // discards to take back, newest last
 };
@@ -96,8 +97,12 @@ function showJobs(jobs) {
       studio.waiting.delete(job.id);
       job.state === "done" ? waiter.resolve(job) : waiter.reject(job);
     }
-    if (before && before !== "done" && job.state === "done" && studio.pageKinds.includes(job.kind)) {
-      studio.onJobDone(job);
+    const items = ((job.result || {}).items || []).length;
+    const grew = studio.items.has(job.id) && items > studio.items.get(job.id);
+    studio.items.set(job.id, items);
+    const finishedNow = before && before !== "done" && job.state === "done";
+    if (studio.pageKinds.includes(job.kind) && (finishedNow || (grew && job.state === "running"))) {
+      studio.onJobDone(job);  // results appear one by one as the job keeps them
     }
     if (before && before !== job.state && job.state === "failed") {
       toast(`error: ${job.label}: ${job.message}`, { error: true });
