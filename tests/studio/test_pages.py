@@ -5,6 +5,8 @@ come back byte for byte; discard hides and undo brings back; the OpenAPI documen
 from __future__ import annotations
 
 import io
+import json
+import zipfile
 
 from PIL import Image
 from studio_server import Studio, csrf_client, free_port, serve, wait_for_job
@@ -33,6 +35,11 @@ def test_home_artifact_download_and_discard(studio):
         assert recipe["verb"] == "sample" and recipe["seed"] == 11 and recipe["index"] == 1
         assert Image.open(io.BytesIO(png.content)).text["museforge"]
         assert client.get(f"/files/{roll.id}").content == studio.store.path_of(roll).read_bytes()
+
+        exported = zipfile.ZipFile(io.BytesIO(client.get(f"/export/{roll.id}").content))
+        provenance = json.loads(exported.read("provenance.json"))
+        assert [a["id"] for a in provenance["artifacts"]] == [roll.id, first]
+        assert f"{first}.mid" in exported.namelist()
 
         client.post(f"/artifacts/{first}/mark", data={"mark": "discard", "on": "true"})
         assert first not in client.get("/music/tiles").text

@@ -137,6 +137,7 @@ def _stored(store: Store, home: Path) -> tuple[int, list[Path]]:
         ("tune.png", _midi_bytes(), 400, "not a PNG or JPEG"),
         ("photo.jpg", _small_png(), 400, "content is PNG but the name ends otherwise"),
     ],
+    ids=["30000x30000-png", "name-with-dots-and-slashes", "midi-named-png", "png-named-jpg"],
 )
 def test_bad_uploads_are_refused_clearly_and_nothing_is_stored(studio, name, data, status, says):
     with csrf_client(studio) as client:

@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import Request
 
 from museforge.core.store import Job, Store
-from museforge.errors import NotFoundInStore, UserError
+from museforge.errors import UserError
 
 log = logging.getLogger("museforge.studio")
 
@@ -187,15 +187,6 @@ def job_record(job: Job) -> dict[str, Any]:
         "created": job.created.isoformat(),
         "updated": job.updated.isoformat(),
     }
-
-
-def get_job(store: Store, job_id: str) -> Job:
-    try:
-        return store.get_job(job_id)
-    except NotFoundInStore:
-        raise
-    except Exception as exc:  # a malformed id on PostgreSQL's uuid-less column
-        raise NotFoundInStore(f"no job {job_id} in the store") from exc
 
 
 async def job_events(request: Request, store: Store) -> AsyncIterator[str]:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
+import tempfile
+import zipfile
+from pathlib import Path
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from museforge.core.store import Artifact, Store
@@ -17,8 +22,8 @@ from museforge.studio.recipes import recipe_for_file, recipe_of, with_recipe_chu
 
 router = APIRouter()
 
-ArtifactId = Path(pattern="^[0-9a-f]{4,64}$", description="An artifact id or its first digits")
-FullId = Path(pattern="^[0-9a-f]{64}$", description="An artifact's whole id (sha256)")
+ArtifactId = PathParam(pattern="^[0-9a-f]{4,64}$", description="An artifact id or its first digits")
+FullId = PathParam(pattern="^[0-9a-f]{64}$", description="An artifact's whole id (sha256)")
 _SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,12}")
 
 
@@ -83,6 +88,26 @@ def download(request: Request, artifact_id: str = FullId) -> Response:
     return Response(
         data,
         media_type=artifact.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/export/{artifact_id}", summary="The artifact and its ancestry, with provenance")
+def export(request: Request, artifact_id: str = FullId) -> Response:
+    """A zip of the artifact, every ancestor and ``provenance.json`` (what made what: the
+    model and seed of each, the person's ratings and choices as lineage)."""
+    store: Store = request.app.state.store
+    artifact = store.get(artifact_id)
+    with tempfile.TemporaryDirectory(prefix="museforge-export-") as folder:
+        out = store.export(artifact.id, Path(folder) / "export")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(out.iterdir()):
+                archive.write(file, file.name)
+    name = f"museforge-{artifact.id[:12]}.zip"
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

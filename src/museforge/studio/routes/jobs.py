@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import StreamingResponse
 
-from museforge.studio.jobs import get_job, job_events, job_record
+from museforge.studio.jobs import job_events, job_record
 
 router = APIRouter()
 
@@ -19,7 +19,7 @@ def list_jobs(request: Request) -> list[dict]:
 
 @router.get("/api/jobs/{job_id}", summary="One job")
 def one_job(request: Request, job_id: str = JobId) -> dict:
-    return job_record(get_job(request.app.state.store, job_id))
+    return job_record(request.app.state.store.get_job(job_id))
 
 
 @router.get("/events/jobs", summary="Live progress of the recent jobs (server-sent events)")
