@@ -89,8 +89,10 @@ class StudioProcess:
 
     def __init__(self, home: Path, port: int, *args: str, env: dict | None = None) -> None:
         self.home, self.port, self.args = home, port, args
-        self.env = {**os.environ, "MUSEFORGE_HOME": str(home), **(env or {})}
-        self.env.pop("MUSEFORGE_DB_URL", None)
+        outside = {
+            k: v for k, v in os.environ.items() if k not in ("MUSEFORGE_TOKEN", "MUSEFORGE_DB_URL")
+        }
+        self.env = {**outside, "MUSEFORGE_HOME": str(home), **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{port}"
 
