@@ -49,7 +49,7 @@ demo: setup story-runtime
 	$(BIN)/museforge demo --out museforge-out
 
 test: setup story-runtime
-	MUSEFORGE_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q
+	MUSEFORGE_REQUIRE_ALL=1 $(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

@@ -22,7 +22,7 @@ done
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "museforge: please install these packages with your system's package manager: ${missing[*]}" >&2
-  exit 0
+  exit 1
 fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

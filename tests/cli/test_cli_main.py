@@ -114,3 +114,35 @@ def test_error_through_real_process_is_one_line_without_traceback(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "deadbeef" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_version_prints_the_package_version(capsys):
+    import museforge
+
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"museforge {museforge.__version__}"
+
+
+def test_quiet_prints_nothing_but_errors(capsys):
+    assert run(["--quiet", "story", "premise", "--n", "2", "--seed", "1"]) == 0
+    assert capsys.readouterr().out == ""
+    assert run(["story", "premise", "--n", "2", "--seed", "1"]) == 0
+    assert capsys.readouterr().out.strip()  # the option held for that command only
+    assert run(["--quiet", "store", "show", "zz"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_verbose_adds_the_traceback_to_an_error(capsys):
+    assert run(["--verbose", "store", "show", "zz"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_shell_completion_script_is_offered():
+    done = subprocess.run(
+        [sys.executable, "-m", "museforge", "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"},
+    )
+    assert done.returncode == 0 and "complete" in done.stdout and "museforge" in done.stdout

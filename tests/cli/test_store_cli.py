@@ -7,6 +7,11 @@ it into ``error: ...`` and exit code 2), so these tests check the exception and 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,7 @@ from museforge.errors import BadInputFile, MissingFile, NotFoundInStore, UserErr
 
 runner = CliRunner()
 UNKNOWN = "feedfacecafe"
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def run(*args: str) -> Result:
@@ -63,7 +69,7 @@ def test_list_shows_newest_first_and_filters_by_kind(family: dict[str, Artifact]
     assert where == sorted(where)
     assert "[bold]" in result.output  # notes are printed as text, not as markup
 
-    assert "no artifacts yet" in run("list", "--kind", "image").output
+    assert "no artifacts match" in run("list", "--kind", "image").output
     assert len([x for x in run("list", "--limit", "1").output.splitlines() if "melody" in x]) == 1
 
 
@@ -174,3 +180,148 @@ def test_add_errors(family: dict[str, Artifact], tmp_path: Path) -> None:
     assert_bad_value(run(*base, "--relation", "input", "--relation", "input"), "--relation")
     with Store() as store:
         assert len(store.list_artifacts()) == 3
+
+
+HOLDER = """
+import sqlite3, sys, time
+from pathlib import Path
+db, ready = sys.argv[1:]
+conn = sqlite3.connect(db, isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO meta VALUES ('holder', 'x')")
+Path(ready).touch()
+time.sleep(120)
+"""
+
+
+def museforge(home: Path, *args: str, obey_modes: bool = False) -> subprocess.CompletedProcess:
+    """The real command line in a child process; with ``obey_modes`` a root process gives
+    up the capabilities that let it write a file whatever its mode says."""
+    env = os.environ | {"MUSEFORGE_HOME": str(home), "PYTHONPATH": SRC}
+    env.pop("MUSEFORGE_DB_URL", None)
+    command = [sys.executable, "-m", "museforge", "store", *args]
+    if obey_modes and os.geteuid() == 0:
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", *command]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_list_returns_while_another_process_holds_the_write_lock(
+    family: dict[str, Artifact], home: Path, tmp_path: Path
+) -> None:
+    ready = tmp_path / "holding"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(home / "store.db"), str(ready)])
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert holder.poll() is None and time.monotonic() < deadline, "holder did not start"
+            time.sleep(0.01)
+        start = time.monotonic()
+        listed = museforge(home, "list", "--json")
+        elapsed = time.monotonic() - start
+        shown = museforge(home, "show", family["blend"].id[:8], "--json")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert listed.returncode == 0, listed.stderr
+    assert {r["id"] for r in json.loads(listed.stdout)} == {a.id for a in family.values()}
+    assert elapsed < 15  # the store's busy timeout is 30 s: it did not wait for the lock
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["id"] == family["blend"].id
+
+
+def test_a_read_only_store_can_be_listed_verified_and_refuses_writes_in_one_line(
+    family: dict[str, Artifact], home: Path, tmp_path: Path
+) -> None:
+    # a folder nobody may write, holding a database nobody may write
+    shelf = tmp_path / "shelf"
+    try:
+        shutil.copytree(home, shelf / "home")
+        for path in [shelf / "home", *(shelf / "home").rglob("*")]:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        listed = museforge(shelf / "home", "list", "--json", obey_modes=True)
+        checked = museforge(shelf / "home", "verify", obey_modes=True)
+        shown = museforge(shelf / "home", "show", family["tune"].id[:8], obey_modes=True)
+        rated = museforge(shelf / "home", "rate", family["tune"].id[:8], "5", obey_modes=True)
+        assert sorted(p.name for p in (shelf / "home").iterdir()) == ["objects", "store.db"]
+    finally:
+        for path in shelf.rglob("*"):
+            path.chmod(0o755)
+    assert listed.returncode == 0, listed.stderr
+    assert {r["id"] for r in json.loads(listed.stdout)} == {a.id for a in family.values()}
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "checked 3 artifacts: 0 corrupt, 0 missing" in checked.stdout
+    assert shown.returncode == 0 and family["tune"].id in shown.stdout, shown.stderr
+    assert rated.returncode == 2
+    assert rated.stderr.startswith("error: cannot write to the store at sqlite:///")
+    assert "readonly database" in rated.stderr and rated.stderr.count("\n") == 1
+
+
+def test_list_on_a_home_without_a_store_says_so_and_creates_nothing(home: Path) -> None:
+    result = run("list")
+    assert result.exit_code == 0, result.output
+    assert "no artifacts yet" in result.output and "there is no store at" in result.output
+    assert run("list", "--json").output.strip() == "[]"
+    assert not (home / "store.db").exists()
+    assert not (home / "objects").exists()
+    assert_user_error(
+        run("show", "abcd"), NotFoundInStore, "no artifact abcd: there is no store at"
+    )
+    assert_user_error(run("lineage", "abcd"), NotFoundInStore, "no artifact abcd")
+
+
+def test_list_and_show_as_json_and_the_search_options(family: dict[str, Artifact]) -> None:
+    listed = json.loads(run("list", "--json").output)
+    assert [r["id"] for r in listed] == [family[n].id for n in ("blend", "variation", "tune")]
+    assert listed[0]["params"] == {"alpha": 0.5} and listed[2]["seed"] == 7
+    shown = json.loads(run("show", family["variation"].id[:8], "--json").output)
+    assert shown["parents"] == [{"id": family["tune"].id, "relation": "variation-of"}]
+    assert shown["children"] == [{"id": family["blend"].id, "relation": "interpolation-of"}]
+    assert Path(shown["file_path"]).read_bytes() == b"variation"
+
+    def ids(*options: str) -> list[str]:
+        result = run("list", "--json", *options)
+        assert result.exit_code == 0, result.output
+        return [r["id"] for r in json.loads(result.output)]
+
+    today = family["tune"].created.date().isoformat()
+    assert ids("--seed", "7") == [family["tune"].id]
+    assert ids("--note", "FOLK") == [family["tune"].id]
+    assert len(ids("--since", today, "--until", today)) == 3  # a date alone: its whole day
+    assert ids("--until", family["tune"].created.isoformat()) == []
+    assert ids("--model", "nothing") == []
+    assert_user_error(run("list", "--since", "yesterday"), UserError, "--since", "yesterday")
+
+
+def test_verify_exits_1_on_a_damaged_store_and_gc_collects_orphans(
+    family: dict[str, Artifact], home: Path
+) -> None:
+    clean = run("verify", "--json")
+    assert clean.exit_code == 0 and json.loads(clean.output)["clean"] is True
+    orphan = home / "objects" / "zz" / "orphan.mid"
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"no row")
+    with Store() as store:
+        store.path_of(family["tune"]).write_bytes(b"changed")
+    damaged = run("verify")
+    assert damaged.exit_code == 1
+    assert "checked 3 artifacts: 1 corrupt, 0 missing, 1 orphan files" in damaged.output
+    assert family["tune"].id in damaged.output and "zz/orphan.mid" in damaged.output
+
+    young = run("gc", "--json")
+    assert json.loads(young.output)["too_young"] == 1 and orphan.exists()
+    planned = run("gc", "--dry-run", "--min-age", "0")
+    assert "would remove 1 orphan files" in planned.output and orphan.exists()
+    done = run("gc", "--min-age", "0")
+    assert "removed 1 orphan files" in done.output and not orphan.exists()
+    assert json.loads(run("verify", "--json").output)["corrupt"] == [family["tune"].id]
+
+
+def test_doctor_never_shows_the_store_password() -> None:
+    from museforge.cli.doctor import _mask_password
+
+    for url in ("postgresql://u:pw@host/db", "postgresql+psycopg://u:p%40w@host:5432/db"):
+        masked = _mask_password(url)
+        assert "pw" not in masked and "p%40w" not in masked and "p@w" not in masked
+        assert masked.endswith("@host/db") or masked.endswith("@host:5432/db")
+        assert "u:***@" in masked
+    assert _mask_password("not a url :pw@") == "(not a database URL)"

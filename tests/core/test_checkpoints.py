@@ -221,3 +221,40 @@ def test_saved_files_get_the_usual_mode_not_a_temp_files_0600(tmp_path):
     _, folder = _saved(tmp_path)
     for name in ("model.safetensors", "config.json", "MODEL_CARD.md"):
         assert (folder / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_a_config_asking_for_a_huge_model_is_refused_before_allocation(tmp_path):
+    _, folder = _saved(tmp_path)
+    record = json.loads((folder / "config.json").read_text())
+    record["config"]["dim"] = 40_000  # a 40,000 x 40,000 layer: 1.6 G numbers
+    (folder / "config.json").write_text(json.dumps(record))
+    with pytest.raises(UserError, match="more than the 1,000,000,000 museforge loads"):
+        TinyLM.from_pretrained(folder)
+    record["config"]["sizes"] = [8, 10**12]
+    (folder / "config.json").write_text(json.dumps(record))
+    with pytest.raises(UserError, match=r"config.sizes\[1\] = 1,000,000,000,000"):
+        TinyLM.from_pretrained(folder)
+
+
+def test_a_folder_mixing_two_saves_is_detected(tmp_path):
+    _, first = _saved(tmp_path)
+    torch.manual_seed(5)
+    TinyLM(TinyConfig()).save_pretrained(tmp_path / "second")
+    (first / "model.safetensors").write_bytes(
+        (tmp_path / "second" / "model.safetensors").read_bytes()
+    )
+    with pytest.raises(UserError, match="not the one its config.json was written with"):
+        TinyLM.from_pretrained(first)
+
+
+def test_saving_over_a_model_folder_replaces_it_whole(tmp_path):
+    model, folder = _saved(tmp_path)
+    (folder / "stale.txt").write_text("from before")
+    model.save_pretrained(folder, card="# new\n")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "MODEL_CARD.md",
+        "config.json",
+        "model.safetensors",
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temp or old folder left
+    assert TinyLM.from_pretrained(folder).config == TinyConfig()

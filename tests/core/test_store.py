@@ -5,16 +5,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, update
+import torch
+from safetensors.torch import save_file
+from sqlalchemy import create_engine, inspect, make_url, select, update
 
-from museforge.core.store import MAX_LINEAGE_DEPTH, Artifact, Meta, Store
+from museforge.core.model_records import record_trained_model
+from museforge.core.store import MAX_LINEAGE_DEPTH, Artifact, Meta, Store, StoreBusy
+from museforge.core.store_check import collect_garbage, verify
+from museforge.core.store_schema import MIGRATIONS, SCHEMA_VERSION
 from museforge.errors import BadInputFile, MissingFile, NotFoundInStore, UserError
 
 
@@ -248,7 +257,7 @@ def test_export_copies_the_lineage_and_writes_provenance(store: Store, tmp_path:
         f"{model.id}.safetensors": b"model",
     }
     doc = json.loads((out / "provenance.json").read_text())
-    assert doc["artifact"] == child.id
+    assert (doc["artifact"], doc["schema_version"]) == (child.id, 1)
     records = {r["id"]: r for r in doc["artifacts"]}
     assert set(records) == {child.id, base.id, model.id}
     top = records[child.id]
@@ -296,15 +305,6 @@ def test_suffixes_and_stored_paths_cannot_escape_the_objects_dir(
         store.export(kept.id, tmp_path / "out")
 
 
-def test_a_store_from_a_newer_museforge_is_refused(store: Store) -> None:
-    engine = create_engine(store.url)
-    with engine.begin() as conn:
-        conn.execute(update(Meta).where(Meta.key == "schema_version").values(value="99"))
-    engine.dispose()
-    with pytest.raises(UserError, match="schema version 99"):
-        Store(store.url, objects_dir=store.objects_dir)
-
-
 def test_sqlite_store_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     with Store(f"sqlite:///{path}", objects_dir=tmp_path / "objects") as opened:
@@ -339,59 +339,299 @@ def test_unusable_urls_are_user_errors(tmp_path: Path) -> None:
     assert "secret" not in str(refused.value)
 
 
-WORKER = """
-import sys, time
-from pathlib import Path
-from museforge.core.store import Store
-
-url, objects, tag, count, gate = sys.argv[1:]
-with Store(url, objects_dir=objects) as store:
-    (Path(gate) / f"ready-{tag}").touch()
-    while not (Path(gate) / "go").exists():
-        time.sleep(0.002)
-    for i in range(int(count)):
-        store.add_bytes(f"{tag} {i}".encode(), ".txt", kind="story", params={"tag": tag})
-"""
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_store.py"
 
 
-def test_two_processes_writing_at_once_lose_nothing(store: Store, tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                WORKER,
-                store.url,
-                str(store.objects_dir),
-                tag,
-                "500",
-                str(gate),
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
+def test_four_processes_writing_at_once_lose_nothing_on_either_backend(postgres_url: str) -> None:
+    """The load benchmark, small: 4 processes x 25 writes with a parent edge each."""
+    done = subprocess.run(
+        [sys.executable, BENCH, "--processes", "4", "--writes", "25"]
+        + ["--postgres-url", postgres_url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = json.loads(done.stdout)
+    for backend in ("sqlite", "postgres"):
+        got = figures[backend]
+        assert (got["rows"], got["edges"], got["objects"]) == (100, 100, 100), got
+        assert got["verify_clean"] and got["writers_overlapped"], got
+        assert got["writes_per_s"] > 0
+        # a fresh reader opened and listed while a writer held its lock, well within the
+        # store's 30 s busy timeout
+        assert got["open_and_list_ms_while_locked"]["max"] < 10_000, got
+
+
+def _object_files(store: Store) -> list[Path]:
+    return sorted(f for f in store.objects_dir.rglob("*") if f.is_file())
+
+
+def test_a_version_1_store_is_migrated_with_its_data_intact(tmp_path: Path) -> None:
+    path, objects = tmp_path / "old.db", tmp_path / "objects"
+    tune, variation = b"old tune", b"old variation"
+    with sqlite3.connect(path) as old:
+        old.executescript((Path(__file__).parent / "store_v1_sqlite.sql").read_text())
+        old.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        for data, seed in ((tune, 7), (variation, 8)):
+            old.execute(
+                "INSERT INTO artifact (id, kind, media_type, path, size, params, seed, model_id,"
+                " created) VALUES (?, 'melody', 'audio/midi', ?, ?, '{\"bars\": 4}', ?, 'vae@1',"
+                " '2026-01-02 03:04:05.000000')",
+                (sha(data), f"{sha(data)[:2]}/{sha(data)[2:]}.mid", len(data), seed),
+            )
+            (objects / sha(data)[:2]).mkdir(parents=True, exist_ok=True)
+            (objects / sha(data)[:2] / f"{sha(data)[2:]}.mid").write_bytes(data)
+        old.execute(
+            "INSERT INTO lineage (parent_id, child_id, relation) VALUES (?, ?, 'variation-of')",
+            (sha(tune), sha(variation)),
         )
-        for tag in ("left", "right")
-    ]
-    try:
-        deadline = time.monotonic() + 60
-        while len(list(gate.glob("ready-*"))) < 2:
-            assert all(w.poll() is None for w in workers), "a worker died before starting"
-            assert time.monotonic() < deadline, "workers did not get ready"
-            time.sleep(0.01)
-        (gate / "go").touch()
-        for w in workers:
-            _, err = w.communicate(timeout=120)
-            assert w.returncode == 0, err
-    finally:
-        for w in workers:
-            w.kill()
+        old.execute(
+            "INSERT INTO rating (artifact_id, score, \"by\", created) VALUES (?, 4, 'human',"
+            " '2026-01-02 03:04:06.000000')",
+            (sha(variation),),
+        )
 
-    written = store.list_artifacts(limit=5000)
-    assert len(written) == 1000
-    times = {
-        tag: [a.created for a in written if a.params["tag"] == tag] for tag in ("left", "right")
+    with Store(f"sqlite:///{path}", objects_dir=objects) as opened:
+        kept = opened.get(sha(variation)[:8])
+        assert (kept.seed, kept.model_id, kept.params) == (8, "vae@1", {"bars": 4})
+        assert kept.created.isoformat() == "2026-01-02T03:04:05+00:00"
+        assert [(e.artifact.id, e.relation) for e in opened.parents(kept.id)] == [
+            (sha(tune), "variation-of")
+        ]
+        assert [r.score for r in opened.ratings(kept.id)] == [4.0]
+        assert opened.path_of(kept).read_bytes() == variation
+        assert [a.id for a in opened.list_artifacts(seed=7)] == [sha(tune)]
+        opened.add_bytes(b"new", ".mid", kind="melody", parents=[(kept.id, "variation-of")])
+    with sqlite3.connect(path) as plain:
+        assert plain.execute("SELECT value FROM meta").fetchall() == [(str(SCHEMA_VERSION),)]
+        indexes = {row[0] for row in plain.execute("SELECT name FROM sqlite_master")}
+    assert {"ix_artifact_seed", "ix_artifact_model_id"} <= indexes
+    assert SCHEMA_VERSION == 1 + len(MIGRATIONS) == 2
+
+
+def test_a_newer_store_is_refused_in_one_line_before_anything_is_written(
+    store: Store,
+) -> None:
+    engine = create_engine(store.url)
+    with engine.begin() as conn:
+        conn.execute(update(Meta).where(Meta.key == "schema_version").values(value="7"))
+    engine.dispose()
+    for create in (True, False):
+        with pytest.raises(UserError, match="schema version 7, newer than") as refused:
+            Store(store.url, objects_dir=store.objects_dir, create=create)
+        assert "\n" not in str(refused.value)
+
+
+def test_a_store_one_version_behind_is_brought_forward_on_either_backend(store: Store) -> None:
+    kept = store.add_bytes(b"kept", ".txt", kind="story", seed=5, model_id="m@1")
+    engine = create_engine(store.url)
+    with engine.begin() as conn:  # back to version 1: the search indexes did not exist yet
+        for name in ("ix_artifact_seed", "ix_artifact_model_id"):
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.execute(update(Meta).where(Meta.key == "schema_version").values(value="1"))
+    with Store(store.url, objects_dir=store.objects_dir) as opened:
+        assert [a.id for a in opened.list_artifacts(seed=5, model="m")] == [kept.id]
+    with engine.connect() as conn:
+        version = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+        indexes = {i["name"] for i in inspect(conn).get_indexes("artifact")}
+    engine.dispose()
+    assert version == "2" and {"ix_artifact_seed", "ix_artifact_model_id"} <= indexes
+
+
+def _hold_write_lock(store: Store) -> Any:
+    """Another connection in the middle of a write transaction, as a busy writer is."""
+    if store.url.startswith("sqlite"):
+        holder = sqlite3.connect(make_url(store.url).database, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("INSERT INTO meta VALUES ('holder', 'x')")
+        return holder
+    engine = create_engine(store.url)
+    conn = engine.connect()
+    conn.begin()
+    conn.exec_driver_sql("LOCK TABLE artifact IN EXCLUSIVE MODE")  # blocks every insert
+    conn.exec_driver_sql("INSERT INTO meta VALUES ('holder', 'x')")
+    return conn
+
+
+def test_reads_go_on_and_a_blocked_write_is_one_line_while_another_writer_holds_the_lock(
+    store: Store,
+) -> None:
+    first = store.add_bytes(b"first", ".txt", kind="story")
+    holder = _hold_write_lock(store)
+    try:
+        start = time.monotonic()
+        with Store(store.url, objects_dir=store.objects_dir, busy_timeout_s=0.3) as reader:
+            assert [a.id for a in reader.list_artifacts()] == [first.id]
+            assert reader.get(first.id[:6]).id == first.id
+            assert time.monotonic() - start < 2.0  # no waiting for the writer
+            with pytest.raises(
+                StoreBusy, match="is busy: another process kept its write lock"
+            ) as busy:
+                reader.add_bytes(b"second", ".txt", kind="story")
+            assert "\n" not in str(busy.value)
+        assert time.monotonic() - start < 10
+    finally:
+        holder.close()
+    assert [a.id for a in store.list_artifacts()] == [first.id]  # no row for the refused write
+
+
+def test_verify_finds_corrupt_missing_orphan_and_temp_files_and_gc_removes_only_the_stale_unreferenced(
+    store: Store,
+) -> None:
+    kept, corrupt, gone = (
+        store.add_bytes(data, ".txt", kind="story") for data in (b"kept", b"corrupt", b"gone")
+    )
+    store.path_of(corrupt).write_bytes(b"not what was stored")
+    store.path_of(gone).unlink()
+    orphan = store.objects_dir / "ab" / "cdef.txt"  # a file whose row never came
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"orphan")
+    temp = store.path_of(kept).parent / ".cdef.txt.x1y2.tmp"  # an interrupted atomic write
+    temp.write_bytes(b"half")
+    young = store.objects_dir / "ab" / "young.txt"
+    young.write_bytes(b"just written, its row on the way")
+    hour_ago = time.time() - 3600
+    for path in (orphan, temp, store.path_of(kept), store.path_of(corrupt)):
+        os.utime(path, (hour_ago, hour_ago))
+
+    report = verify(store)
+    assert report.checked == 3 and not report.clean
+    assert (report.corrupt, report.missing) == ([corrupt.id], [gone.id])
+    assert report.orphans == ["ab/cdef.txt", "ab/young.txt"]
+    assert report.temp_files == [temp.relative_to(store.objects_dir).as_posix()]
+
+    planned = collect_garbage(store, min_age_s=600, dry_run=True)
+    assert (planned.orphans, planned.too_young) == (["ab/cdef.txt"], 1)
+    assert planned.temp_files == report.temp_files and orphan.exists() and temp.exists()
+    done = collect_garbage(store, min_age_s=600)
+    assert done.orphans == planned.orphans and done.bytes_freed == len(b"orphan") + len(b"half")
+    assert not orphan.exists() and not temp.exists() and young.exists()
+    # a referenced file is never collected, however old or wrong its bytes
+    assert store.path_of(kept).read_bytes() == b"kept"
+    assert store.path_of(corrupt).exists()
+    after = verify(store)
+    assert (after.orphans, after.temp_files, after.corrupt) == (["ab/young.txt"], [], [corrupt.id])
+
+
+def test_an_add_writes_its_file_again_when_gc_took_it_before_the_row_came(store: Store) -> None:
+    data = b"written, then collected while the row waited for the lock"
+    digest = sha(data)
+    target = store.objects_dir / digest[:2] / f"{digest[2:]}.txt"
+    holder = _hold_write_lock(store)
+    adding = threading.Thread(target=store.add_bytes, args=(data, ".txt"), kwargs={"kind": "story"})
+    try:
+        adding.start()
+        deadline = time.monotonic() + 10
+        while not target.exists():  # the file is written before the write lock is asked for
+            assert time.monotonic() < deadline, "the add never wrote its file"
+            time.sleep(0.005)
+        time.sleep(0.2)
+        assert adding.is_alive(), "the add did not wait for the lock"
+        target.unlink()  # what gc, holding the lock, does to a file without a row
+    finally:
+        holder.close()
+    adding.join(timeout=30)
+    assert target.read_bytes() == data
+    assert verify(store).clean
+
+
+def test_re_adding_an_old_orphan_refreshes_it_so_gc_spares_it(store: Store) -> None:
+    data = b"added twice"
+    first = store.add_bytes(data, ".txt", kind="story")
+    engine = create_engine(store.url)
+    with engine.begin() as conn:  # the row is lost: its file is now an old orphan
+        conn.execute(Artifact.__table__.delete())
+    engine.dispose()
+    hour_ago = time.time() - 3600
+    os.utime(store.path_of(first), (hour_ago, hour_ago))
+    again = store.add_bytes(data, ".txt", kind="story")
+    assert time.time() - store.path_of(again).stat().st_mtime < 60
+    assert collect_garbage(store, min_age_s=60).orphans == []
+    assert store.path_of(again).read_bytes() == data and verify(store).clean
+
+
+def test_list_filters_by_model_seed_time_and_note(store: Store) -> None:
+    a = store.add_bytes(b"a", ".mid", kind="melody", seed=1, model_id="vae@abc", note="Dorian reel")
+    b = store.add_bytes(b"b", ".mid", kind="melody", seed=2, model_id="vae@def", note="50% jig")
+    c = store.add_bytes(b"c", ".png", kind="image", seed=1, model_id="gan@abc")
+
+    def ids(**filters: Any) -> list[str]:
+        return [x.id for x in store.list_artifacts(**filters)]
+
+    assert ids(model="vae") == [b.id, a.id]
+    assert ids(model="vae@abc") == [a.id] and ids(model="va") == []
+    assert ids(seed=1) == [c.id, a.id] and ids(seed=1, kind="melody") == [a.id]
+    assert ids(note="dorian") == [a.id] and ids(note="50%") == [b.id] and ids(note="%") == [b.id]
+    assert ids(since=b.created) == [c.id, b.id]
+    assert ids(until=b.created) == [a.id]
+    assert ids(since=a.created, until=c.created) == [b.id, a.id]
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert ids(since=later) == []
+
+
+def test_every_record_of_an_artifact_is_plain_json(store: Store) -> None:
+    tune = store.add_bytes(b"tune", ".mid", kind="melody", seed=3, project="folk")
+    child = store.add_bytes(b"child", ".mid", kind="melody", parents=[(tune.id, "variation-of")])
+    store.rate(child.id, 5, note="lovely")
+    record = json.loads(json.dumps(store.records([child])))[0]
+    assert record["parents"] == [{"id": tune.id, "relation": "variation-of"}]
+    assert [r["score"] for r in record["ratings"]] == [5.0]
+    assert store.records([tune])[0]["project"] == "folk"
+
+
+def test_image_roles_that_name_a_relation_become_that_relation(
+    store: Store, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from museforge.image.results import keep_image
+
+    source, style = tmp_path / "seed.png", tmp_path / "style.png"
+    Image.new("RGB", (4, 4), "red").save(source)
+    Image.new("RGB", (4, 4), "blue").save(style)
+    inputs = {"variation-of": [str(source)], "style": [str(style)]}
+    made = keep_image(
+        Image.new("RGB", (4, 4), "green"),
+        tmp_path / "out.png",
+        inputs,
+        params={},
+        seed=1,
+        model_id="m",
+        store=store,
+    )
+    assert sorted(e.relation for e in store.parents(made)) == ["input", "variation-of"]
+
+
+def test_a_trained_model_is_recorded_with_its_data_and_init_model(
+    store: Store, tmp_path: Path
+) -> None:
+    def model_folder(name: str, value: float) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        save_file({"w": torch.full((2, 2), value)}, folder / "model.safetensors")
+        config = {"model_type": "tiny", "config": {"width": 2}, "training": {"steps": 5}}
+        (folder / "config.json").write_text(json.dumps(config))
+        return folder
+
+    base, tuned = model_folder("base", 0.0), model_folder("tuned", 1.0)
+    data = tmp_path / "fingerprint.json"
+    data.write_text('{"files": 3, "sha256": "abc"}')
+
+    model = record_trained_model(store, tuned, data=[data], init=base)
+    assert (model.kind, model.model_id.split("@")[0]) == ("model", "tuned")
+    assert model.params["config"] == {"width": 2} and model.params["training"] == {"steps": 5}
+    assert store.path_of(model).read_bytes() == (tuned / "model.safetensors").read_bytes()
+    parents = {e.artifact.kind: e for e in store.parents(model.id)}
+    assert {k: e.relation for k, e in parents.items()} == {
+        "dataset": "trained-from",
+        "model": "trained-from",
     }
-    assert max(map(min, times.values())) < min(map(max, times.values())), "writes did not overlap"
-    assert len([f for f in store.objects_dir.rglob("*") if f.is_file()]) == 1000
+    assert store.path_of(parents["dataset"].artifact).read_bytes() == data.read_bytes()
+    assert parents["model"].artifact.model_id.startswith("base@")
+    # a result made by the model traces back to the data through it
+    song = store.add_bytes(b"song", ".mid", kind="melody", parents=[(model.id, "generated-by")])
+    assert {a.artifact.kind for a in store.ancestors(song.id)} == {"model", "dataset"}
+    assert record_trained_model(store, tuned, data=[data]).id == model.id  # once only
+    with pytest.raises(UserError, match="no such file"):
+        record_trained_model(store, tuned, data=[tmp_path / "missing.npz"])

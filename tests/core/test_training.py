@@ -198,7 +198,8 @@ def _finish(proc: subprocess.Popen) -> int:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         raise
-    assert proc.returncode in (0, 130), err
+    assert proc.returncode in (0, 2, 130), err
+    proc.stderr_text = err  # type: ignore[attr-defined]
     return proc.returncode
 
 
@@ -209,11 +210,17 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
 
-    assert [p.name for p in cut.glob("*.safetensors")] == ["checkpoint.safetensors"]
     _, meta = load_state(cut / "checkpoint.safetensors")
     assert 10 <= meta["step"] < 40 and meta["step"] % 5 == 0
+    kept = sorted(p.name for p in cut.glob("checkpoint-*.safetensors"))
+    assert 1 <= len(kept) <= 3 and kept[-1] == f"checkpoint-{meta['step']:08d}.safetensors"
 
-    resume, reference = _start(cut, "--resume"), _start(whole)
+    # The killed run's lock is stale: reported, and taken over only with --force.
+    refused = _start(cut, "--resume")
+    assert _finish(refused) == 2
+    assert "did not finish" in refused.stderr_text and "--force" in refused.stderr_text
+
+    resume, reference = _start(cut, "--resume", "--force"), _start(whole)
     assert _finish(resume) == 0 and _finish(reference) == 0
     assert not list(cut.glob(".*.tmp"))
     _assert_same_state(cut / "checkpoint.safetensors", whole / "checkpoint.safetensors")
@@ -223,7 +230,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
         load_state(cut / "checkpoint.safetensors")[1],
         load_state(whole / "checkpoint.safetensors")[1],
     )
-    assert a["commands"][-1].endswith("--resume") and len(a["commands"]) == 2
+    assert a["commands"][-1].endswith("--resume --force") and len(a["commands"]) == 2
     assert b["step"] == 40
 
 

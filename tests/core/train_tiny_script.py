@@ -1,6 +1,7 @@
 """Train a tiny regressor through core.training, as a real process that tests can kill.
 
-    python train_tiny_script.py OUT [--steps N] [--sleep SECONDS] [--resume]
+    python train_tiny_script.py OUT [--steps N] [--sleep SECONDS] [--resume] [--force]
+        [--inf-at STEP] [--skip-nonfinite N]
 
 Exits 130 when stopped by Ctrl-C or SIGTERM, as the CLI does.
 """
@@ -8,6 +9,7 @@ Exits 130 when stopped by Ctrl-C or SIGTERM, as the CLI does.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -17,7 +19,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from museforge.core.checkpoints import Pretrained
-from museforge.core.training import TrainConfig, TrainingInterrupted, train
+from museforge.core.training import RunOptions, TrainConfig, TrainingInterrupted, train
+from museforge.errors import UserError
 
 
 @dataclass
@@ -50,6 +53,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--inf-at", type=int, default=0, help="make this step's loss infinite")
+    parser.add_argument("--skip-nonfinite", type=int, default=0)
     args = parser.parse_args()
 
     torch.set_num_threads(1)
@@ -64,16 +70,34 @@ def main() -> None:
     ) -> torch.Tensor:
         time.sleep(args.sleep)  # slow enough for a test to catch it mid-run
         inputs, targets = batch
-        return nn.functional.mse_loss(model(inputs), targets)
+        loss = nn.functional.mse_loss(model(inputs), targets)
+        return loss * math.inf if step == args.inf_at else loss
 
     config = TrainConfig(
-        steps=args.steps, batch_size=32, lr=1e-2, ema_decay=0.9, checkpoint_every=5, log_every=5
+        steps=args.steps,
+        batch_size=32,
+        lr=1e-2,
+        ema_decay=0.9,
+        checkpoint_every=5,
+        log_every=5,
     )
+    options = RunOptions(skip_nonfinite=args.skip_nonfinite, force=args.force)
     try:
-        train(model, TensorDataset(x, y), loss_fn, config, args.out, resume=args.resume)
+        train(
+            model,
+            TensorDataset(x, y),
+            loss_fn,
+            config,
+            args.out,
+            resume=args.resume,
+            options=options,
+        )
     except TrainingInterrupted as stop:
         print(stop, file=sys.stderr)
         sys.exit(stop.exit_code)
+    except UserError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        sys.exit(err.exit_code)
 
 
 if __name__ == "__main__":

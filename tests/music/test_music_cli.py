@@ -145,8 +145,15 @@ def test_interpolate_continue_vary_keep_their_parents(model_dir, tunes, tmp_path
         for melody in store.list_artifacts(kind="melody"):
             for edge in store.parents(melody.id):
                 relations.setdefault(edge.relation, set()).add(edge.artifact.id)
-        assert set(relations) == {"interpolation-of", "continuation-of", "variation-of"}
+        assert set(relations) == {
+            "interpolation-of",
+            "continuation-of",
+            "variation-of",
+            "generated-by",
+        }
         assert len(relations["interpolation-of"]) == 2
+        (model,) = relations["generated-by"]  # the one model made them all
+        assert store.get(model).kind == "model"
 
 
 def test_train_from_a_folder_then_resume(tunes, tmp_path):
@@ -155,11 +162,23 @@ def test_train_from_a_folder_then_resume(tunes, tmp_path):
     args = ["train", "--data", folder, "--out", out, "--batch-size", "4"]
     assert music(*args, "--steps", "2") == 0
     assert (out / "model" / "model.safetensors").is_file() and (out / "dataset.npz").is_file()
-    assert music(*args, "--steps", "3", "--resume") == 0
+    # the cosine schedule ends where the run ends: more steps is another run, unless asked
+    assert music(*args, "--steps", "3", "--resume") == 2
+    assert music(*args, "--steps", "3", "--resume", "--allow-config-change") == 0
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps[-1] == 3
     config = json.loads((out / "model" / "config.json").read_text())
     assert "music train" in config["command"] and "--resume" in config["resumed_with"][0]
+    assert config["config_changes"] == [{"step": 2, "field": "steps", "was": 2, "now": 3}]
+
+    # the trained model is in the store, trained from its data; what it makes names it
+    assert music("sample", "--model", out / "model", "--n", "1", "--out", tmp_path / "s") == 0
+    with Store() as store:
+        melody = store.list_artifacts(kind="melody")[0]
+        (made_by,) = [e for e in store.parents(melody.id) if e.relation == "generated-by"]
+        assert made_by.artifact.kind == "model"
+        data = [e.artifact.kind for e in store.parents(made_by.artifact.id)]
+        assert data == ["dataset"]
 
 
 def test_evaluate_prints_the_acceptance_keys(model_dir, tunes, tmp_path, capsys):

@@ -7,14 +7,20 @@ Ctrl-C exits with 130.
 
 from __future__ import annotations
 
+import logging
+import os
 import shlex
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 from typer.main import get_command
 
+import museforge
 from museforge.cli import demo, doctor, image, music, store, story, studio
+from museforge.core.progress import OFF_VARIABLE
 from museforge.errors import UserError
 
 try:  # typer vendors click; the class that means "no arguments, show the help"
@@ -27,10 +33,53 @@ app = typer.Typer(
     help="A local-first creative-AI studio: make images, melodies, stories and robot art "
     "with machine learning, on your own machine, offline.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+_verbose = False
+
+
+def _version(show: bool) -> None:
+    if show:
+        print(f"museforge {museforge.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print only errors: no progress bars, no reports."),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Print more: debug logs, and a traceback with every error."
+        ),
+    ] = False,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress bars (for logs and scripts).")
+    ] = False,
+) -> None:
+    """Options for every command; give them before the command, as in
+    `museforge --quiet music sample`."""
+    global _verbose
+    if quiet or no_progress:
+        os.environ[OFF_VARIABLE] = "1"
+    if quiet:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (closed by run())
+    if verbose:
+        _verbose = True
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+
+
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 app.command("studio")(studio.studio)
@@ -54,8 +103,22 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code (used by ``main`` and the tests)."""
     command = get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
-    global invoked
+    global invoked, _verbose
     invoked = shlex.join(["museforge", *args])
+    stdout, bars, _verbose = sys.stdout, os.environ.get(OFF_VARIABLE), False
+    try:
+        return _dispatch(command, args)
+    finally:  # the options hold for this command only (tests run many in one process)
+        if sys.stdout is not stdout:
+            sys.stdout.close()
+            sys.stdout = stdout
+        if bars is None:
+            os.environ.pop(OFF_VARIABLE, None)
+        else:
+            os.environ[OFF_VARIABLE] = bars
+
+
+def _dispatch(command: typer.core.TyperGroup, args: list[str]) -> int:
     try:
         result = command.main(args=args, prog_name="museforge", standalone_mode=False)
     except NoArgsIsHelpError as exc:
@@ -67,6 +130,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except UserError as exc:
+        if _verbose:
+            traceback.print_exc()
         return _fail(exc.message, exc.exit_code)
     except typer.TyperException as exc:  # click's usage errors: bad option, missing argument
         return _fail(exc.format_message(), getattr(exc, "exit_code", 2))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 import museforge
 from museforge.core import home
@@ -46,7 +47,10 @@ def _version(package: str) -> str:
 
 
 def _mask_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL at all: show nothing of it, it may hold a secret
+        return "(not a database URL)"
 
 
 def collect() -> dict:

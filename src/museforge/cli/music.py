@@ -12,6 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from museforge.cli.run_options import (
+    AllowChangeOpt,
+    ForceOpt,
+    KeepOpt,
+    SkipNonfiniteOpt,
+    run_folder,
+    run_options,
+)
 from museforge.errors import MissingFile, require_file
 
 app = typer.Typer(
@@ -132,11 +140,11 @@ FormatOpt = Annotated[
 
 
 def _load(model: str | None, bars: int | None = None):
-    from museforge.core.checkpoints import model_id
+    """The model, and the name or folder it was loaded from."""
     from museforge.music.stacked import load_melody_vae
 
     name = model or DEFAULT_MODELS[bars or 2]
-    return load_melody_vae(name), model_id(name)
+    return load_melody_vae(name), name
 
 
 def _formats(values: list[str] | None) -> list[str]:
@@ -168,25 +176,28 @@ def _keep(
     out: Path,
     *,
     stem: str,
-    model_id: str,
+    model: str,
     seed: int,
     params: dict,
     formats: list[str],
     inputs: tuple[tuple[Path, str], ...] = (),
 ) -> None:
-    """Render the melodies, record them (and the input files they came from) in the store,
-    and say where they are."""
+    """Render the melodies, record them (with the model that made them and the input files
+    they came from) in the store, and say where they are."""
+    from museforge.core.model_records import record_trained_model
     from museforge.core.store import Store
     from museforge.music.results import keep_input, keep_melodies
 
     with Store() as store:
-        parents = [(keep_input(store, path), relation) for path, relation in inputs]
+        made_by = record_trained_model(store, model)
+        parents = [(made_by.id, "generated-by")]
+        parents += [(keep_input(store, path), relation) for path, relation in inputs]
         results = keep_melodies(
             events,
             out,
             stem=stem,
             store=store,
-            model_id=model_id,
+            model_id=made_by.model_id,
             seed=seed,
             params=params,
             parents=parents,
@@ -229,9 +240,7 @@ def sample_cmd(
     z = vae.draw_codes(n, torch.Generator().manual_seed(seed))
     events = decode(vae, apply_attributes(vae, z, amounts), seed=seed, temperature=temperature)
     params = {"command": "sample", "temperature": temperature, "attributes": amounts}
-    _keep(
-        events, out, stem=f"sample-s{seed}", model_id=mid, seed=seed, params=params, formats=formats
-    )
+    _keep(events, out, stem=f"sample-s{seed}", model=mid, seed=seed, params=params, formats=formats)
 
 
 @app.command("interpolate")
@@ -261,7 +270,7 @@ def interpolate_cmd(
         events,
         out,
         stem="interpolation",
-        model_id=mid,
+        model=mid,
         seed=seed,
         params=params,
         formats=formats,
@@ -298,7 +307,7 @@ def continue_cmd(
         np.stack(events),
         out,
         stem=f"continuation-s{seed}",
-        model_id=mid,
+        model=mid,
         seed=seed,
         params=params,
         formats=formats,
@@ -337,7 +346,7 @@ def vary_cmd(
         events,
         out,
         stem=f"variation-s{seed}",
-        model_id=mid,
+        model=mid,
         seed=seed,
         params=params,
         formats=formats,
@@ -403,13 +412,26 @@ def train_cmd(
     resume: Annotated[
         bool, typer.Option(help="Continue the run in --out from its last checkpoint.")
     ] = False,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(min=1, help="Steps between checkpoints (default: the recipe's).")
+    ] = None,
+    keep: KeepOpt = 3,
+    skip_nonfinite: SkipNonfiniteOpt = 0,
+    force: ForceOpt = False,
+    allow_config_change: AllowChangeOpt = False,
 ) -> None:
-    """Train a melody VAE (MusicVAE-style) on tunes; Ctrl-C saves a checkpoint, --resume goes on."""
+    """Train a melody VAE (MusicVAE-style) on tunes; Ctrl-C saves a checkpoint, --resume goes on.
+
+    Under torchrun every process runs this command: rank 0 parses the tunes and writes the
+    files, the others share its cache and the work.
+    """
     from dataclasses import replace
 
     from museforge import cli
     from museforge.core.checkpoints import resolve_model_dir
-    from museforge.errors import make_out_dir
+    from museforge.core.distributed import is_main_process, main_process_first
+    from museforge.core.model_records import record_trained_model
+    from museforge.core.store import Store
     from museforge.music.train import (
         StackedTrainConfig,
         default_config,
@@ -427,22 +449,36 @@ def train_cmd(
         raise MissingFile(data, "file or folder of tunes")
     if bars == 16 and init is None:
         resolve_model_dir(segment_model)  # a wrong name fails before the tunes are read
-    cache = _dataset_for(data, make_out_dir(out))
-    changes = {"steps": steps, "batch_size": batch_size, "lr": lr}
+    options = run_options(keep, skip_nonfinite, force, allow_config_change)
+    changes = {
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "checkpoint_every": checkpoint_every,
+    }
     changes = {"seed": seed} | {k: v for k, v in changes.items() if v is not None}
     if bars == 16:
         run, config = train_stacked_vae, StackedTrainConfig(segment_model=segment_model)
     else:
         run, config = train_melody_vae, default_config(bars)
-    result = run(
-        cache,
-        out,
-        replace(config, **changes),
-        resume=resume,
-        init=init,
-        freeze_encoder=freeze_encoder,
-        command=cli.invoked,
-    )
+    with run_folder(out, options) as folder:
+        with main_process_first():
+            cache = _dataset_for(data, folder)
+        result = run(
+            cache,
+            folder,
+            replace(config, **changes),
+            resume=resume,
+            init=init,
+            freeze_encoder=freeze_encoder,
+            command=cli.invoked,
+            options=options,
+        )
+    if not is_main_process():
+        return
+    with Store() as store:
+        kept = record_trained_model(store, result.model_dir, data=[cache], init=init)
+    Console().print(f"model kept in the store as {kept.id[:12]} (trained-from its data)")
     Console().print(
         f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.3f}, "
         f"{result.wall_time:.0f} s; model in {result.model_dir}"
@@ -469,6 +505,7 @@ def evaluate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Measure a model on held-out tunes: reconstruction accuracy, style overlap, copying."""
+    from museforge.core.checkpoints import model_id
     from museforge.music.data import load_dataset
     from museforge.music.evaluate import reconstruction_accuracy
     from museforge.music.generate import sample
@@ -482,7 +519,7 @@ def evaluate_cmd(
     if len(heldout) == 0:
         raise typer.BadParameter(f"{data} has no held-out {bars}-bar windows", param_hint="--data")
     started = time.perf_counter()
-    report = {"model": mid, "bars": bars, "heldout_windows": min(windows, len(heldout))}
+    report = {"model": model_id(mid), "bars": bars, "heldout_windows": min(windows, len(heldout))}
     report |= reconstruction_accuracy(vae, heldout[:windows])
     made = sample(vae, samples, seed=seed, temperature=temperature)
     report |= evaluate_samples(made, heldout, train_windows, seed=seed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,37 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         _fsync_dir(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on success it takes ``target``'s place.
+
+    A folder cannot be renamed over a full one, so the old folder is first renamed aside
+    and removed after: a kill in between leaves ``target`` missing (the loader says so)
+    and the old one beside it, never a folder mixing old and new files.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        for child in tmp.iterdir():
+            os.chmod(child, 0o666 & ~_UMASK)
+            with open(child, "rb") as f:
+                os.fsync(f.fileno())
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.{os.getpid()}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write_bytes(target: str | Path, data: bytes) -> None:

@@ -26,13 +26,19 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 import museforge
-from museforge.core.atomic import atomic_path, atomic_write_text
+from museforge.core.atomic import atomic_folder, atomic_path
 from museforge.errors import BadInputFile, MissingFile, UserError
 
 WEIGHTS_DIR = Path(museforge.__file__).parent / "weights"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "MODEL_CARD.md"
+
+# A model folder's config.json is data from anywhere: before a byte is allocated, every
+# whole number in it must stay under MAX_CONFIG_INT and the model it describes (built on
+# PyTorch's "meta" device, which allocates nothing) under MAX_MODEL_NUMBERS numbers.
+MAX_CONFIG_INT = 1_000_000
+MAX_MODEL_NUMBERS = 1_000_000_000  # 4 GB of float32; the shipped models hold under 10 M
 
 # Keys in a safetensors file's metadata (a str -> str map).
 _ALIASES = "aliases"  # JSON {name: name it shares memory with}, for tied weights
@@ -81,11 +87,12 @@ class Pretrained:
         metadata = {"format": "pt"}
         if aliases:
             metadata[_ALIASES] = json.dumps(aliases)
-        with atomic_path(directory / WEIGHTS_FILE) as tmp:
-            save_file(tensors, tmp, metadata=metadata)
-        atomic_write_text(directory / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
         card = card if card is not None else _default_card(record)
-        atomic_write_text(directory / CARD_FILE, card)
+        with atomic_folder(directory) as tmp:
+            save_file(tensors, tmp / WEIGHTS_FILE, metadata=metadata)
+            record["weights_sha256"] = _sha256(tmp / WEIGHTS_FILE)
+            (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            (tmp / CARD_FILE).write_text(card, encoding="utf-8")
         return directory
 
     @classmethod
@@ -105,11 +112,20 @@ class Pretrained:
                 f"holds a {record['model_type']!r} model, not {cls.model_type!r}",
                 f"load it with the class for {record['model_type']!r}",
             )
-        model = cls(_build_config(cls.config_class, record["config"], directory / CONFIG_FILE))
+        config = _build_config(cls.config_class, record["config"], directory / CONFIG_FILE)
+        _check_size(cls, config, directory / CONFIG_FILE)
         weights = directory / WEIGHTS_FILE
         if not weights.is_file():
             raise BadInputFile(directory, f"has no {WEIGHTS_FILE}", "save the model again")
         tensors, _ = _read_file(weights)
+        expected = record.get("weights_sha256")
+        if expected is not None and _sha256(weights) != expected:
+            raise BadInputFile(
+                directory,
+                f"holds a {WEIGHTS_FILE} that is not the one its {CONFIG_FILE} was written with",
+                "a save was cut short or files were mixed; save or copy the model again",
+            )
+        model = cls(config)
         try:
             model.load_state_dict(tensors, strict=True)
         except RuntimeError as err:
@@ -162,11 +178,7 @@ def model_id(name_or_path: str | Path) -> str:
     """A model's identity for provenance: its name and the start of its weights' sha256,
     so a result names exactly the weights that made it, even after a retrain."""
     directory = resolve_model_dir(name_or_path)
-    digest = hashlib.sha256()
-    with open(directory / WEIGHTS_FILE, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return f"{directory.name}@{digest.hexdigest()[:12]}"
+    return f"{directory.name}@{_sha256(directory / WEIGHTS_FILE)[:12]}"
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:
@@ -307,10 +319,51 @@ def _read_file(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
 
 
 def _build_config(config_class: type, data: dict[str, Any], path: Path) -> Any:
+    _check_numbers(data, path)
     try:
         return _from_dict(config_class, data)
     except (TypeError, ValueError) as err:
         raise BadInputFile(path, f"config does not fit {config_class.__name__}", str(err)) from None
+
+
+def _check_numbers(data: Any, path: Path, where: str = "config") -> None:
+    """Every whole number in a config stays between -MAX_CONFIG_INT and MAX_CONFIG_INT."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _check_numbers(value, path, f"{where}.{key}")
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            _check_numbers(value, path, f"{where}[{i}]")
+    elif isinstance(data, int) and not isinstance(data, bool) and abs(data) > MAX_CONFIG_INT:
+        raise BadInputFile(
+            path, f"asks for {where} = {data:,}, beyond the {MAX_CONFIG_INT:,} museforge allows"
+        )
+
+
+def _check_size(cls: type, config: Any, path: Path) -> None:
+    """Build the model on the meta device (no memory) and count the numbers it would hold."""
+    try:
+        with torch.device("meta"):
+            probe = cls(config)
+    except Exception as err:  # a config a constructor refuses, whatever the reason
+        raise BadInputFile(
+            path, "does not describe a model that can be built", str(err)[:200]
+        ) from None
+    numbers = sum(t.numel() for t in probe.state_dict().values())
+    if numbers > MAX_MODEL_NUMBERS:
+        raise BadInputFile(
+            path,
+            f"describes a model of {numbers:,} numbers, more than the "
+            f"{MAX_MODEL_NUMBERS:,} museforge loads",
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _from_dict(config_class: type, data: dict[str, Any]) -> Any:

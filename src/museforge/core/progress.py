@@ -1,21 +1,36 @@
-"""One progress bar for long loops over files: label, bar, count, elapsed and remaining time."""
+"""The one progress bar: for loops over files and for training steps, on stderr.
+
+``--no-progress`` and ``--quiet`` (or ``MUSEFORGE_NO_PROGRESS=1``) turn every bar off, for
+logs and scripts.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 T = TypeVar("T")
+
+OFF_VARIABLE = "MUSEFORGE_NO_PROGRESS"
+
+
+def bars_enabled() -> bool:
+    """False when the person asked for no progress bars."""
+    return os.environ.get(OFF_VARIABLE, "") not in ("1", "true", "yes")
 
 
 def track(items: Iterable[T], total: int, label: str, enabled: bool = True) -> Iterator[T]:
@@ -27,8 +42,33 @@ def track(items: Iterable[T], total: int, label: str, enabled: bool = True) -> I
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), disable=not enabled) as bar:
+    shown = enabled and bars_enabled()
+    with Progress(*columns, console=Console(stderr=True), disable=not shown) as bar:
         task = bar.add_task(label, total=total)
         for item in items:
             yield item
             bar.advance(task)
+
+
+class _SpeedColumn(ProgressColumn):
+    def render(self, task: Any) -> Text:
+        return Text("? it/s" if task.speed is None else f"{task.speed:.1f} it/s")
+
+
+@contextmanager
+def training_bar(enabled: bool, start: int, steps: int) -> Iterator[Callable[[int, float], None]]:
+    """A bar for training steps (loss, it/s, ETA); yields ``show(step, loss)``."""
+    if not (enabled and bars_enabled()):
+        yield lambda step, loss: None
+        return
+    columns = (
+        TextColumn("train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        _SpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task("train", total=steps, completed=start, loss="?")
+        yield lambda step, loss: bar.update(task, completed=step, loss=f"{loss:.4g}")

@@ -8,6 +8,12 @@ SQLite is the default. It runs in WAL mode so readers never wait for a writer, a
 write transaction starts with ``BEGIN IMMEDIATE``: a writer takes the lock up front
 instead of upgrading a read lock half-way, which is what makes two processes writing at
 once deadlock-free. PostgreSQL is used when the URL says so (``postgresql+psycopg://``).
+
+Opening a store only reads: the schema version is checked in a plain read transaction and
+the write lock is taken only when the database must be created or upgraded
+(``store_schema``). A file is written before its row, so a process killed in between
+leaves an unreferenced file, never a row without its file; ``store_check`` finds and
+collects such files.
 """
 
 from __future__ import annotations
@@ -16,35 +22,28 @@ import hashlib
 import json
 import math
 import mimetypes
+import os
 import random
 import re
 import shutil
+import sqlite3
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import (
-    JSON,
-    BigInteger,
-    DateTime,
-    Dialect,
     Engine,
-    Float,
-    ForeignKey,
     Integer,
-    String,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
+    NullPool,
     create_engine,
     event,
     func,
-    insert,
     literal_column,
     select,
     text,
@@ -57,27 +56,48 @@ from sqlalchemy.exc import (
     NoSuchModuleError,
     OperationalError,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from museforge.core import home
 from museforge.core.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from museforge.core.store_schema import (
+    SCHEMA_VERSION,
+    Artifact,
+    Job,
+    Lineage,
+    Project,
+    Rating,
+    SchemaState,
+    read_state,
+    upgrade_one_step,
+)
+from museforge.core.store_schema import Base as Base  # the story tables live in it too
+from museforge.core.store_schema import Meta as Meta
+from museforge.core.store_schema import UTCDateTime as UTCDateTime
 from museforge.errors import BadInputFile, NotFoundInStore, UserError, require_file
 
-SCHEMA_VERSION = 1
-
+# The one vocabulary of lineage relations, read "child <relation> parent". Every medium
+# uses these words in the same sense:
 RELATIONS = frozenset(
     {
-        "input",  # the child was made from the parent (a seed melody, a content image)
+        # the parent went into the child as material: a content or style image, a seed
+        # melody, the images a grid or a mix is made of
+        "input",
         "generated-by",  # the parent is the model that made the child
+        # the child is the parent changed a little at random: GAN and music ``vary``
         "variation-of",
-        "interpolation-of",
-        "edited-from",
+        "interpolation-of",  # the child lies on a path between its parents (GAN, music)
+        "edited-from",  # a person (or co-writing) changed the parent into the child
         "chosen-from",  # a person picked the child out of the parent's batch
-        "continuation-of",
-        "trained-from",  # the child is a model trained on the parent
+        "continuation-of",  # the child carries the parent on (music continue, story)
+        # the child is a model trained on the parent: its training data (a dataset or
+        # its fingerprint) and the model it was initialised from (``--init``)
+        "trained-from",
         "rendered-from",  # the child is the parent in another format (WAV, PNG of a MIDI file)
     }
 )
+# The layout of provenance.json; it changes when that file's fields do, not with the tables.
+PROVENANCE_VERSION = 1
 # "interrupted": it was running when the process that ran it stopped; it can be resumed
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 RATERS = ("human", "machine")
@@ -93,6 +113,7 @@ _HEX = re.compile(r"[0-9a-f]+")
 _KIND = re.compile(r"[a-z][a-z0-9-]{0,31}")
 _SUFFIX = re.compile(r"\.[a-z0-9][a-z0-9_+-]{0,15}")
 _SCHEMA_LOCK = 0x6D75_7365  # any constant shared by every museforge process
+_LOCK_TIMEOUT = "55P03"  # PostgreSQL's lock_not_available: lock_timeout ran out
 _MEDIA_TYPES = {  # ours first: mimetypes depends on the machine's /etc/mime.types
     ".mid": "audio/midi",
     ".midi": "audio/midi",
@@ -113,103 +134,12 @@ _MEDIA_TYPES = {  # ours first: mimetypes depends on the machine's /etc/mime.typ
 T = TypeVar("T")
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+class StoreBusy(UserError):
+    """Another process kept the store's write lock longer than we were willing to wait."""
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp that is always timezone-aware UTC in Python, whatever the backend keeps."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        # SQLite has no timezone type; a naive UTC string sorts correctly
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    """The one metadata every table lives in, so ``create_all`` makes the whole schema."""
-
-
-class Meta(Base):
-    """Key/value facts about the database itself; today only ``schema_version``."""
-
-    __tablename__ = "meta"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(256))
-
-
-class Project(Base):
-    __tablename__ = "project"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    created: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
-
-
-class Artifact(Base):
-    """A file museforge made or was given, with everything needed to make it again."""
-
-    __tablename__ = "artifact"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the bytes
-    kind: Mapped[str] = mapped_column(String(32), index=True)
-    media_type: Mapped[str] = mapped_column(String(100))
-    path: Mapped[str] = mapped_column(String(100))  # relative to the objects folder
-    size: Mapped[int] = mapped_column(BigInteger)
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    seed: Mapped[int | None] = mapped_column(BigInteger)
-    model_id: Mapped[str | None] = mapped_column(String(200))
-    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"), index=True)
-    note: Mapped[str | None] = mapped_column(Text)
-    created: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow, index=True)
-
-    @property
-    def suffix(self) -> str:
-        return PurePosixPath(self.path).suffix
-
-
-class Lineage(Base):
-    """One edge: ``child`` was made from ``parent`` in the way ``relation`` names."""
-
-    __tablename__ = "lineage"
-    __table_args__ = (UniqueConstraint("parent_id", "child_id", "relation", name="uq_lineage"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    parent_id: Mapped[str] = mapped_column(ForeignKey("artifact.id"))
-    child_id: Mapped[str] = mapped_column(ForeignKey("artifact.id"), index=True)
-    relation: Mapped[str] = mapped_column(String(32))
-
-
-class Rating(Base):
-    __tablename__ = "rating"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    artifact_id: Mapped[str] = mapped_column(ForeignKey("artifact.id"), index=True)
-    score: Mapped[float] = mapped_column(Float)
-    note: Mapped[str | None] = mapped_column(Text)
-    by: Mapped[str] = mapped_column(String(16))
-    created: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
-
-
-class Job(Base):
-    """Long work (training, a batch of generations) that the CLI and the studio can follow."""
-
-    __tablename__ = "job"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), index=True)
-    progress: Mapped[float] = mapped_column(Float)
-    message: Mapped[str] = mapped_column(Text)
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    result: Mapped[Any | None] = mapped_column(JSON)
-    created: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
-    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
+class NoStoreYet(UserError):
+    """Opened for reading only, and nothing has made a store there yet."""
 
 
 class Edge(NamedTuple):
@@ -235,15 +165,32 @@ class LineageNode:
 class Store:
     """Artifacts, lineage, ratings and jobs in one database plus a content-addressed folder."""
 
-    def __init__(self, url: str | None = None, *, objects_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        objects_dir: str | Path | None = None,
+        create: bool = True,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+    ) -> None:
+        """Open the store at ``url`` (default: the home folder's), creating it if ``create``.
+
+        With ``create=False`` a store that does not exist yet raises ``NoStoreYet`` and
+        nothing is made on disk; a SQLite file this process may not write is opened read-only.
+        ``busy_timeout_s`` bounds how long a write waits for another writer's lock.
+        """
         self.url = url or home.db_url()
-        self.objects_dir = Path(objects_dir).expanduser() if objects_dir else home.objects_dir()
-        self.objects_dir.mkdir(parents=True, exist_ok=True)
-        self._engine = _make_engine(self.url)
+        self.busy_timeout_s = busy_timeout_s
+        self._safe_url = make_url(self.url).render_as_string(hide_password=True)
+        default_objects = home.objects_dir if create else lambda: home.home() / "objects"
+        self.objects_dir = Path(objects_dir).expanduser() if objects_dir else default_objects()
+        self._engine = _make_engine(self.url, busy_timeout_s, create)
+        if create:
+            self.objects_dir.mkdir(parents=True, exist_ok=True)
         self._read = sessionmaker(self._engine, expire_on_commit=False)
         writer = self._engine.execution_options(museforge_write=True)
         self._write_session = sessionmaker(writer, expire_on_commit=False)
-        self._create_schema()
+        self._open_schema(create)
 
     def close(self) -> None:
         """Close pooled connections, so a PostgreSQL database can be dropped and files freed."""
@@ -341,10 +288,20 @@ class Store:
         kind: str | None = None,
         project: str | None = None,
         limit: int = 50,
+        *,
+        model: str | None = None,
+        seed: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        note: str | None = None,
         offset: int = 0,
     ) -> list[Artifact]:
-        """The newest artifacts first, optionally of one kind or one project; ``offset``
-        skips that many, for a page further down."""
+        """The newest artifacts first, narrowed by every filter given.
+
+        ``model`` is a model id (``name@hash``) or just its name, ``since``/``until`` bound
+        the creation time (``until`` excluded), ``note`` is text the note contains, in any case;
+        ``offset`` skips that many, for a page further down.
+        """
         _check_limit(limit)
         if offset < 0:
             raise UserError(f"offset must be 0 or more, got {offset}")
@@ -352,10 +309,27 @@ class Store:
         query = query.limit(limit).offset(offset)
         if kind is not None:
             query = query.where(Artifact.kind == _check_kind(kind))
+        if model is not None:
+            query = query.where(
+                (Artifact.model_id == model)
+                | Artifact.model_id.startswith(f"{model}@", autoescape=True)
+            )
+        if seed is not None:
+            query = query.where(Artifact.seed == seed)
+        if since is not None:
+            query = query.where(Artifact.created >= since)
+        if until is not None:
+            query = query.where(Artifact.created < until)
+        if note is not None:
+            query = query.where(Artifact.note.icontains(note, autoescape=True))
         with self._read() as session:
             if project is not None:
                 query = query.where(Artifact.project_id == _project_id(session, project))
             return list(session.scalars(query))
+
+    def records(self, artifacts: Sequence[Artifact]) -> list[dict[str, Any]]:
+        """Each artifact as plain JSON-ready data: fields, project, parents and ratings."""
+        return self._provenance(artifacts)
 
     def path_of(self, artifact: Artifact) -> Path:
         """The absolute path of the artifact's file, refusing any path outside the objects."""
@@ -488,7 +462,7 @@ class Store:
             raise UserError(f"a job state is one of {', '.join(JOB_STATES)}, not {state!r}")
         if progress is not None and not 0.0 <= progress <= 1.0:
             raise UserError(f"job progress runs from 0 to 1, got {progress}")
-        changes: dict[str, Any] = {"updated": _utcnow()}
+        changes: dict[str, Any] = {"updated": datetime.now(UTC)}
         for name, value in (("state", state), ("progress", progress), ("message", message)):
             if value is not None:
                 changes[name] = value
@@ -547,9 +521,9 @@ class Store:
             with atomic_path(out / record["file"]) as tmp:
                 shutil.copyfile(sources[record["id"]], tmp)
         document = {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": PROVENANCE_VERSION,
             "artifact": root.id,
-            "exported": _utcnow().isoformat(),
+            "exported": datetime.now(UTC).isoformat(),
             "artifacts": records,
         }
         atomic_write_text(out / "provenance.json", json.dumps(document, indent=2) + "\n")
@@ -557,42 +531,97 @@ class Store:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _create_schema(self) -> None:
-        safe_url = make_url(self.url).render_as_string(hide_password=True)
+    def _open_schema(self, create: bool) -> None:
+        """Check the schema in a read transaction; create or upgrade it only when needed."""
         try:
-            with self._engine.execution_options(museforge_write=True).begin() as conn:
-                if conn.dialect.name == "postgresql":  # CREATE TABLE is not race-safe there
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-                Base.metadata.create_all(conn)
-                stored = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
-                if stored is None:
-                    conn.execute(
-                        insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION))
-                    )
+            with self._engine.connect() as conn, conn.begin():
+                state = read_state(conn)
         except DatabaseError as exc:  # no server, no such database, not a database file
-            problem = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise UserError(f"cannot open the store at {safe_url}: {problem}") from None
-        if stored is not None and int(stored) > SCHEMA_VERSION:
+            raise self._cannot_open(exc) from None
+        except ValueError as exc:
+            raise UserError(f"cannot open the store at {self._safe_url}: {exc}") from None
+        self._refuse_newer(state)
+        if state.version is None and not create:
+            raise NoStoreYet(f"there is no store at {self._safe_url} yet")
+        if state.version == SCHEMA_VERSION and (not state.missing or not create):
+            return
+        self._upgrade()
+
+    def _create_schema(self) -> None:
+        """Create tables added to ``Base`` after this store was opened (the story module's
+        tables, which co-writing asks for on a store it is handed); a read if none are."""
+        self._open_schema(create=True)
+
+    def _upgrade(self) -> None:
+        """Bring the database to the current schema, one step per write transaction.
+
+        Every step reads the version again under the lock, so two processes opening an old
+        store at once upgrade it once.
+        """
+        while True:
+            try:
+                with self._engine.execution_options(museforge_write=True).begin() as conn:
+                    if conn.dialect.name == "postgresql":  # CREATE TABLE is not race-safe there
+                        conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK}
+                        )
+                    state = read_state(conn)
+                    self._refuse_newer(state)
+                    if state.version is None and state.has_artifacts:
+                        raise UserError(
+                            f"the store at {self._safe_url} has artifacts but no schema "
+                            "version: it was not made by museforge"
+                        )
+                    more = upgrade_one_step(conn, state)
+            except OperationalError as exc:
+                if _is_contention(exc):
+                    raise self._busy(1, 0.0) from None
+                raise self._cannot_open(exc) from None
+            except DatabaseError as exc:
+                raise self._cannot_open(exc) from None
+            if not more:
+                return
+
+    def _refuse_newer(self, state: SchemaState) -> None:
+        if state.version is not None and state.version > SCHEMA_VERSION:
             raise UserError(
-                f"the store at {safe_url} has schema version {stored}, newer than this "
-                f"museforge understands ({SCHEMA_VERSION}); upgrade museforge"
+                f"the store at {self._safe_url} has schema version {state.version}, newer than "
+                f"this museforge understands ({SCHEMA_VERSION}); upgrade museforge"
             )
+
+    def _cannot_open(self, exc: DatabaseError) -> UserError:
+        return UserError(f"cannot open the store at {self._safe_url}: {_first_line(exc)}")
+
+    def _busy(self, attempts: int, waited_s: float) -> StoreBusy:
+        return StoreBusy(
+            f"the store at {self._safe_url} is busy: another process kept its write lock "
+            f"through {attempts} tries over {max(waited_s, self.busy_timeout_s):.1f} s; "
+            "try again when it is done"
+        )
 
     def _write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one write transaction, again if another writer got in the way.
 
         A retry is safe because every write here first looks for what it would create.
+        A lock held longer than ``busy_timeout_s`` ends in one ``StoreBusy`` line.
         """
-        attempt = 0
+        attempt, start = 0, time.monotonic()
         while True:
             attempt += 1
             try:
                 with self._write_session() as session, session.begin():
                     return work(session)
             except (IntegrityError, OperationalError) as exc:
-                if attempt >= WRITE_ATTEMPTS or not _is_contention(exc):
-                    raise
-                time.sleep(0.02 * attempt * (1 + random.random()))
+                waited = time.monotonic() - start
+                contention = _is_contention(exc)
+                if contention and attempt < WRITE_ATTEMPTS and waited < self.busy_timeout_s:
+                    time.sleep(0.02 * attempt * (1 + random.random()))
+                    continue
+                if contention:
+                    raise self._busy(attempt, waited) from None
+                raise UserError(
+                    f"cannot write to the store at {self._safe_url}: {_first_line(exc)}"
+                ) from None
 
     def _add(
         self,
@@ -610,7 +639,7 @@ class Store:
             existing = session.get(Artifact, digest)
         relative = existing.path if existing else f"{digest[:2]}/{digest[2:]}{suffix}"
         target = self.objects_dir / relative
-        if not target.is_file():
+        if not _touch(target):  # a fresh mtime keeps gc's hands off a file about to be used
             write(target)
 
         def record(session: Session) -> Artifact:
@@ -622,6 +651,10 @@ class Store:
                 )
                 session.add(artifact)
                 session.flush()
+            # gc deletes only under the write lock, which this transaction now holds: a
+            # file it took since the write above is written again before the row commits
+            if not (self.objects_dir / artifact.path).is_file():
+                write(self.objects_dir / artifact.path)
             for parent_id, relation in edges:
                 if parent_id != digest:  # identical bytes carry no lineage of their own
                     _add_edge(session, parent_id, digest, relation)
@@ -692,30 +725,48 @@ def guess_media_type(suffix: str) -> str:
     )
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, busy_timeout_s: float, create: bool) -> Engine:
     try:
         parsed = make_url(url)
         if parsed.drivername == "postgresql":  # psycopg 3 is the driver museforge ships with
             parsed = parsed.set(drivername="postgresql+psycopg")
         if parsed.get_backend_name() == "sqlite":
-            return _sqlite_engine(parsed)
-        return create_engine(parsed, pool_pre_ping=True)
+            return _sqlite_engine(parsed, busy_timeout_s, create)
+        # a write waiting on another's row or table lock gives up as SQLite's busy timeout does
+        lock_timeout = f"-c lock_timeout={round(busy_timeout_s * 1000)}"
+        return create_engine(parsed, pool_pre_ping=True, connect_args={"options": lock_timeout})
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise UserError(f"cannot use store URL {url!r}: {exc}") from None
 
 
-def _sqlite_engine(url: URL) -> Engine:
-    if url.database and url.database != ":memory:":
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+def _sqlite_engine(url: URL, busy_timeout_s: float, create: bool) -> Engine:
+    path = Path(url.database).expanduser() if url.database and url.database != ":memory:" else None
+    read_only = False
+    if path is not None:
+        if not path.exists():
+            if not create:
+                safe = url.render_as_string(hide_password=True)
+                raise NoStoreYet(f"there is no store at {safe} yet")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # WAL readers write the -shm file beside the database: both must be writable
+        read_only = path.exists() and not (
+            os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+        )
+    if read_only:
+        engine = create_engine(
+            "sqlite://", creator=lambda: _connect_read_only(path), poolclass=NullPool
+        )
+    else:
+        engine = create_engine(url)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # the "begin" hook below emits BEGIN itself
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")  # WAL: a power cut can lose, not corrupt
+        cursor.execute(f"PRAGMA busy_timeout = {round(busy_timeout_s * 1000)}")
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")  # WAL: a power cut can lose, not corrupt
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
@@ -727,12 +778,28 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a database file this process may not write.
+
+    A WAL database needs its ``-shm`` file; where that cannot be made (a read-only folder)
+    the file is opened as immutable, which is true as long as nobody can write it.
+    """
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn.close()
+        conn = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False)
+    return conn
+
+
 def _is_contention(exc: IntegrityError | OperationalError) -> bool:
     """Whether another writer caused ``exc``, so that trying again will succeed."""
     if isinstance(exc, IntegrityError):  # a row we looked for was inserted meanwhile
         return True
-    if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01"):  # serialization, deadlock
-        return True
+    if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01", _LOCK_TIMEOUT):
+        return True  # serialization failure, deadlock, lock_timeout
     message = str(exc.orig).lower()
     return "locked" in message or "busy" in message
 
@@ -824,6 +891,20 @@ def _added(session: Session, row: T) -> T:
     session.add(row)
     session.flush()
     return row
+
+
+def _touch(path: Path) -> bool:
+    """Give an existing file a new mtime; False when there is no such file."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return path.is_file()
+
+
+def _first_line(exc: DatabaseError) -> str:
+    """The driver's own message, one line, without SQLAlchemy's SQL and background link."""
+    return str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
 
 
 def _sha256_file(path: Path) -> str:

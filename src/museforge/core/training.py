@@ -12,10 +12,8 @@ resumed ends with the same weights, bit for bit on the CPU, as one that never st
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import os
 import random
 import shlex
 import signal
@@ -31,26 +29,22 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import TensorDataset, default_collate
 
 import museforge
+from museforge.core import distributed
 from museforge.core.atomic import atomic_write_text
-from museforge.core.checkpoints import flatten_state, load_state, save_state, unflatten_state
+from museforge.core.checkpoint_set import LATEST, CheckpointSet
+from museforge.core.checkpoints import flatten_state, load_state, unflatten_state
+from museforge.core.progress import training_bar
+from museforge.core.run_identity import data_fingerprint, mismatches, shaping_config
+from museforge.core.runlock import RunFolderBusy, StaleRunLock, run_lock
 from museforge.errors import UserError
 
-CHECKPOINT_FILE = "checkpoint.safetensors"
+CHECKPOINT_FILE = LATEST
+BEST_FILE = "best.json"
 METRICS_FILE = "metrics.jsonl"
 MODEL_DIR = "model"
 
@@ -74,6 +68,16 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant | cosine (to min_lr at the last step) | exponential
     lr_decay_rate: float = 0.9999  # exponential: lr decays by this factor a step (MusicVAE)
     min_lr: float = 0.0  # the floor that cosine and exponential decay towards
+
+
+@dataclass
+class RunOptions:
+    """How a run behaves, not what it learns: none of these changes the weights."""
+
+    keep: int = 3  # checkpoints kept (the newest ones; the best is kept as well)
+    skip_nonfinite: int = 0  # steps with a NaN/inf loss or gradient skipped before stopping
+    force: bool = False  # take over a run folder whose lock a dead run left behind
+    allow_config_change: bool = False  # resume with other data or settings, on purpose
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -112,18 +116,6 @@ class TrainingInterrupted(Exception):
         self.checkpoint = checkpoint
 
 
-def device() -> torch.device:
-    """Where to train: ``$MUSEFORGE_DEVICE`` when set (``cpu`` leaves a busy GPU alone),
-    else CUDA, then Apple's MPS, then the CPU."""
-    if os.environ.get("MUSEFORGE_DEVICE"):
-        return torch.device(os.environ["MUSEFORGE_DEVICE"])
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def unwrap(model: nn.Module) -> nn.Module:
     """The model inside a DistributedDataParallel wrapper (loss_fn receives the wrapper)."""
     return model.module if isinstance(model, DistributedDataParallel) else model
@@ -150,30 +142,50 @@ def train(
     progress: bool = True,
     make_optimizer: Callable[[list[nn.Parameter], TrainConfig], torch.optim.Optimizer]
     | None = None,
-    on_checkpoint: Callable[[int, Path], None] | None = None,
+    on_checkpoint: Callable[[int, Path], dict[str, float] | None] | None = None,
+    best_metric: str | None = None,
+    best_mode: str = "max",
+    options: RunOptions | None = None,
 ) -> TrainResult:
     """Fit ``model`` to ``dataset`` by minimising ``loss_fn(model, batch, step)``.
 
     ``dataset`` is a tensor, a TensorDataset, or anything with ``len`` and ``[i]`` (its items
     are collated). ``loss_fn`` returns a loss or ``(loss, {name: number})``; under DDP it
     receives the DistributedDataParallel wrapper (see ``unwrap``). Everything is written to
-    ``out_dir``: ``metrics.jsonl``, ``checkpoint.safetensors`` and, when the model has
+    ``out_dir``: ``metrics.jsonl``, the last ``options.keep`` checkpoints with
+    ``checkpoint.safetensors`` the newest (see ``checkpoint_set``) and, when the model has
     ``save_pretrained``, the model folder ``model/`` (EMA weights when EMA is on; the model
     also holds them on return). ``on_checkpoint(step, path)`` runs on rank 0 after each
-    checkpoint; it may use the RNG without changing the training that follows.
+    checkpoint; it may use the RNG without changing the training that follows, and may
+    return validation figures: the one named ``best_metric`` (higher is better, or lower
+    with ``best_mode="min"``) marks ``checkpoint-best.safetensors``.
+
+    Every step's loss and gradient norm are checked before the optimizer steps: a
+    non-finite one stops training (or, up to ``options.skip_nonfinite`` times, skips the
+    step) and no checkpoint ever holds a non-finite weight. ``resume`` refuses a checkpoint
+    made with other data or settings, naming the field, unless
+    ``options.allow_config_change`` (then the change is recorded). The folder is locked
+    for the run (``runlock``); ``options.force`` takes over a lock a dead run left.
 
     A Ctrl-C or SIGTERM finishes the current step, checkpoints it and raises
     ``TrainingInterrupted``. A KeyboardInterrupt raised inside a step (a second Ctrl-C, or
     one from ``loss_fn``) abandons that step: the checkpoint is of the step before it.
     """
+    if best_mode not in ("max", "min"):
+        raise ValueError(f"best_mode is 'max' or 'min', not {best_mode!r}")
     out_dir = Path(out_dir)
     command = shlex.join(sys.argv) if command is None else command
     make_optimizer = make_optimizer or adamw
+    options = options or RunOptions()
     with ExitStack() as stack:
-        rank, world, dev = stack.enter_context(_distributed())
-        _check(config, dataset, world)
+        rank, world, dev = stack.enter_context(distributed.session())
+        _check(config, options, dataset, world)
+        if rank == 0:
+            stack.enter_context(_locked(out_dir, options.force, world, dev))
+        elif distributed.any_rank(False, world, dev):
+            raise UserError(f"{out_dir}: rank 0 could not take the run folder")
         t0 = time.perf_counter()
-        ckpt_path = out_dir / CHECKPOINT_FILE
+        ckpts = CheckpointSet(out_dir, options.keep)
         metrics_path = out_dir / METRICS_FILE
         model.to(dev)
         net = (
@@ -185,28 +197,35 @@ def train(
         )
         optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], config)
         ema = _ema_init(model) if config.ema_decay is not None else None
+        identity = {"data": data_fingerprint(dataset), "config": shaping_config(config)}
 
         # Start fresh, or pick up everything a checkpoint holds.
         start, loss_value, elapsed, commands = 0, math.nan, 0.0, [command]
+        changes: list[dict[str, Any]] = []
+        skipped = 0
+        best = None
         if resume:
-            if not ckpt_path.is_file():
-                raise UserError(f"{ckpt_path}: no checkpoint to resume (train without --resume)")
-            tensors, meta = load_state(ckpt_path)
-            ema = _restore(model, optimizer, ema, tensors, meta, ckpt_path, dev)
+            if not ckpts.latest.is_file():
+                raise UserError(f"{ckpts.latest}: no checkpoint to resume (train without --resume)")
+            tensors, meta = load_state(ckpts.latest)
+            changes = _same_run(meta, identity, options.allow_config_change, ckpts.latest)
+            ema = _restore(model, optimizer, ema, tensors, meta, ckpts.latest, dev)
             start, loss_value, elapsed = meta["step"], meta["loss"], meta["train_seconds"]
             commands = [*meta["commands"], command]
-            _set_rng_state(unflatten_state(meta["rng"], tensors))
-            if rank:  # rank 0's RNG is stored; the others draw fresh, reproducible streams
-                _seed_everything(_mix(config.seed, rank, start))
+            skipped = meta.get("skipped_steps", 0)
+            _set_rng_state(_rank_rng(meta, tensors, rank, world, config.seed))
+            best = _read_best(out_dir, start)
+            if best is not None:
+                ckpts.best_step = best["step"]
         else:
-            if ckpt_path.exists():
+            if ckpts.latest.exists():
                 raise UserError(
-                    f"{ckpt_path}: a checkpoint is already there "
+                    f"{ckpts.latest}: a checkpoint is already there "
                     "(continue it with --resume, or train into another folder)"
                 )
             _seed_everything(config.seed + rank)
         if rank == 0:
-            _remove_stale_temp_files(out_dir)
+            ckpts.remove_stale_temp_files()
             _trim_metrics(metrics_path, start)
         batches = _Batches(dataset, config.batch_size, config.seed, rank, world)
         saved = start
@@ -214,26 +233,35 @@ def train(
         def seconds() -> float:
             return elapsed + time.perf_counter() - t0
 
-        def write(step: int, rng: dict[str, Any]) -> None:
+        def write(step: int, rngs: list[dict[str, Any]]) -> None:
             nonlocal saved
+            if not _all_finite(model, ema):
+                raise NonFiniteTraining(step, "weights", ckpts.latest, saved)
             if rank == 0:
                 state = _checkpoint(
-                    model, optimizer, ema, rng, config, step, loss_value, seconds(), commands
+                    model, optimizer, ema, rngs, config, step, loss_value, seconds(), commands
                 )
-                save_state(ckpt_path, *state)
+                state[1].update(identity=identity, changes=changes, skipped_steps=skipped)
+                ckpts.write(step, *state)
             saved = step
 
         def checkpoint(step: int, rng: dict[str, Any]) -> None:
-            write(step, rng)
+            nonlocal best
+            write(step, distributed.gather_to_main(rng, world))
             if world > 1:
                 dist.barrier()
             if rank == 0 and on_checkpoint is not None:
                 with _rng_kept():
-                    on_checkpoint(step, ckpt_path)
+                    scores = on_checkpoint(step, ckpts.latest)
+                value = (scores or {}).get(best_metric) if best_metric else None
+                if value is not None and _better(value, best, best_mode):
+                    best = {"step": step, "metric": best_metric, "value": value}
+                    ckpts.mark_best(step)
+                    atomic_write_text(out_dir / BEST_FILE, json.dumps(best) + "\n")
 
         done, rng_done, updating = start, _rng_state(), False
         stop = stack.enter_context(_StopOnSignal(escalate=world == 1))
-        show = stack.enter_context(_progress(progress and rank == 0, start, config.steps))
+        show = stack.enter_context(training_bar(progress and rank == 0, start, config.steps))
         log = stack.enter_context(_open_metrics(metrics_path, rank))
         try:
             for step in range(start + 1, config.steps + 1):
@@ -244,39 +272,49 @@ def train(
                 out = loss_fn(net, batch, step)
                 loss, metrics = out if isinstance(out, tuple) else (out, {})
                 loss.backward()
-                if config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                updating = True  # until rng_done is taken the state is half a step
-                optimizer.step()
-                if ema is not None:
-                    _ema_update(ema, model, config.ema_decay)
-                done, rng_done, updating = step, _rng_state(), False
-
-                if step % config.log_every == 0 or step == config.steps:
-                    loss_value, metrics = _mean_over_ranks(loss, metrics, world)
-                    if not math.isfinite(loss_value):
-                        raise UserError(
-                            f"loss became {loss_value} at step {step} (try a lower lr; "
-                            f"the last good checkpoint is {ckpt_path})"
+                norm = _grad_norm(model, config.grad_clip)
+                finite = math.isfinite(loss.item()) and math.isfinite(norm)
+                if distributed.any_rank(not finite, world, dev):
+                    # Never step on a non-finite gradient: the weights stay as they were.
+                    skipped += 1
+                    if skipped > options.skip_nonfinite:
+                        raise NonFiniteTraining(step, "loss or gradient", ckpts.latest, saved)
+                    optimizer.zero_grad(set_to_none=True)
+                    log({"step": step, "skipped": "non-finite loss or gradient"})
+                    done, rng_done = step, _rng_state()
+                else:
+                    updating = True  # until rng_done is taken the state is half a step
+                    optimizer.step()
+                    if ema is not None:
+                        _ema_update(ema, model, config.ema_decay)
+                    done, rng_done, updating = step, _rng_state(), False
+                    if step % config.log_every == 0 or step == config.steps:
+                        loss_value, metrics = distributed.mean_over_ranks(loss, metrics, world)
+                        lr = optimizer.param_groups[0]["lr"]
+                        log(
+                            {
+                                "step": step,
+                                "loss": loss_value,
+                                "lr": lr,
+                                "time": round(seconds(), 3),
+                            }
+                            | metrics
                         )
-                    lr = optimizer.param_groups[0]["lr"]
-                    log(
-                        {"step": step, "loss": loss_value, "lr": lr, "time": round(seconds(), 3)}
-                        | metrics
-                    )
                 show(step, loss_value)
                 if step % config.checkpoint_every == 0:
                     checkpoint(step, rng_done)
-                if _any_rank(stop.requested, world, dev):
+                if distributed.any_rank(stop.requested, world, dev):
                     if saved != step:
                         checkpoint(step, rng_done)
-                    raise TrainingInterrupted(step, ckpt_path)
+                    raise TrainingInterrupted(step, ckpts.latest)
         except KeyboardInterrupt:
             # Interrupted inside a step: keep the last whole step, unless the weights were
-            # half updated; then the previous checkpoint is the last good state.
-            if not updating and done != saved:
-                write(done, rng_done)
-            raise TrainingInterrupted(saved, ckpt_path if ckpt_path.exists() else None) from None
+            # half updated; then the previous checkpoint is the last good state. Under DDP
+            # the other ranks cannot join a checkpoint now: the previous one stands.
+            if not updating and done != saved and world == 1:
+                write(done, [rng_done])
+            latest = ckpts.latest if ckpts.latest.exists() else None
+            raise TrainingInterrupted(saved, latest) from None
 
         if saved != done:
             checkpoint(done, rng_done)
@@ -294,18 +332,82 @@ def train(
                     "train_seconds": round(seconds(), 3),
                     "ema": ema is not None,
                     "train_config": asdict(config),
+                    "data": identity["data"],
                 }
+                if changes:
+                    extra["config_changes"] = changes
+                if skipped:
+                    extra["skipped_steps"] = skipped
                 model.save_pretrained(model_dir, extra=extra)
             if world > 1:
                 dist.barrier()
-        return TrainResult(done, loss_value, time.perf_counter() - t0, ckpt_path, model_dir)
+        return TrainResult(done, loss_value, time.perf_counter() - t0, ckpts.latest, model_dir)
 
 
-def _check(config: TrainConfig, dataset: Any, world: int) -> None:
+class NonFiniteTraining(UserError):
+    """A NaN or infinity in the loss, the gradients or the weights: training stops before it
+    can reach a checkpoint, and the message names the last checkpoint that is good."""
+
+    def __init__(self, step: int, what: str, latest: Path, saved: int) -> None:
+        good = (
+            f"the last good checkpoint is {latest} (step {saved})"
+            if saved
+            else "no checkpoint was written yet"
+        )
+        super().__init__(
+            f"the {what} became NaN or infinite at step {step}; {good} "
+            "(try a lower --lr, or --skip-nonfinite N to skip up to N such steps)"
+        )
+        self.step = step
+
+
+@contextmanager
+def _locked(out_dir: Path, force: bool, world: int, dev: torch.device) -> Iterator[None]:
+    """Rank 0 holds the run folder's lock; the other ranks learn whether it could."""
+    try:
+        with run_lock(out_dir, force=force):
+            distributed.any_rank(False, world, dev)
+            yield
+    except (RunFolderBusy, StaleRunLock):
+        distributed.any_rank(True, world, dev)
+        raise
+
+
+def _same_run(
+    meta: dict[str, Any], identity: dict[str, Any], allow_change: bool, path: Path
+) -> list[dict[str, Any]]:
+    """The change records of a resume: refused with one line unless ``allow_change``."""
+    saved = meta.get("identity")
+    changes = list(meta.get("changes", []))
+    if saved is None:  # a checkpoint from before identities were recorded
+        return changes
+    found = [
+        (f"data {k}" if part == "data" else k, old, new)
+        for part in ("data", "config")
+        for k, old, new in mismatches(saved[part], identity[part])
+    ]
+    if not found:
+        return changes
+    if not allow_change:
+        name, old, new = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise UserError(
+            f"{path}: the run was trained with {name} {old}, not {new}{more}; resume with the "
+            "same data and settings, or pass --allow-config-change to continue on purpose"
+        )
+    step = meta["step"]
+    return changes + [{"step": step, "field": k, "was": old, "now": new} for k, old, new in found]
+
+
+def _check(config: TrainConfig, options: RunOptions, dataset: Any, world: int) -> None:
     """Settings come from the command line: reject bad ones in words a person can act on."""
     for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
         if getattr(config, name) < 1:
             raise UserError(f"{name} must be at least 1, got {getattr(config, name)}")
+    if options.keep < 1:
+        raise UserError(f"keep must be at least 1, got {options.keep}")
+    if options.skip_nonfinite < 0:
+        raise UserError(f"skip_nonfinite must be 0 or more, got {options.skip_nonfinite}")
     if config.batch_size % world:
         raise UserError(
             f"batch_size {config.batch_size} does not split evenly over {world} processes"
@@ -322,67 +424,32 @@ def _check(config: TrainConfig, dataset: Any, world: int) -> None:
         raise UserError("the training data is empty")
 
 
-# --- distributed ---------------------------------------------------------------------
+def _grad_norm(model: nn.Module, clip: float | None) -> float:
+    """The gradients' total norm, clipping them to ``clip`` when it is set."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    if not params:
+        return 0.0
+    return float(nn.utils.clip_grad_norm_(params, clip if clip is not None else math.inf))
 
 
-@contextmanager
-def _distributed() -> Iterator[tuple[int, int, torch.device]]:
-    """(rank, world size, device), joining torchrun's process group when there is one.
+def _all_finite(model: nn.Module, ema: dict[str, Tensor] | None) -> bool:
+    tensors = [*model.state_dict().values(), *(ema or {}).values()]
+    return all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
 
-    A group this function starts it also ends; one the caller started is left alone.
-    """
-    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
-        yield 0, 1, device()
-        return
-    # Every rank must pick the same backend: NCCL only when each local rank has a GPU.
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    if device().type == "cuda" and torch.cuda.device_count() >= local_world:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(dev)
-        backend, options = "nccl", {"device_id": dev}
-    else:
-        dev, backend, options = torch.device("cpu"), "gloo", {}
-    owns_group = not dist.is_initialized()
-    if owns_group:
-        # torch._dynamo, imported by DDP and the optimizers, keeps alive a process group made
-        # before its import, and gloo's threads then abort the process at exit.
-        importlib.import_module("torch._dynamo")
-        dist.init_process_group(backend, **options)
+
+def _better(value: float, best: dict[str, Any] | None, mode: str) -> bool:
+    if best is None:
+        return True
+    return value > best["value"] if mode == "max" else value < best["value"]
+
+
+def _read_best(out_dir: Path, step: int) -> dict[str, Any] | None:
+    path = out_dir / BEST_FILE
     try:
-        yield dist.get_rank(), dist.get_world_size(), dev
-    finally:
-        if owns_group:
-            # A gloo thread frees a finished collective's tensors only once it holds the GIL;
-            # hand it over before the threads are joined, or the two wait on each other.
-            time.sleep(0.05)
-            dist.destroy_process_group()
-
-
-def _mean_over_ranks(
-    loss: Tensor, metrics: dict[str, Any], world: int
-) -> tuple[float, dict[str, float]]:
-    names = sorted(metrics)
-    values = torch.stack(
-        [loss.detach().float().reshape(())]
-        + [
-            torch.as_tensor(metrics[k], dtype=torch.float32).to(loss.device).reshape(())
-            for k in names
-        ]
-    ).detach()
-    if world > 1:
-        dist.all_reduce(values)  # gloo has no AVG
-        values /= world
-    loss_value, *rest = values.tolist()
-    return loss_value, dict(zip(names, rest, strict=True))
-
-
-def _any_rank(flag: bool, world: int, dev: torch.device) -> bool:
-    """Ranks see a signal at different steps; they must all stop at the same one."""
-    if world == 1:
-        return flag
-    t = torch.tensor([float(flag)], device=dev)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+        best = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return best if isinstance(best, dict) and best.get("step", step + 1) <= step else None
 
 
 # --- batches -------------------------------------------------------------------------
@@ -498,16 +565,24 @@ def _checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     ema: dict[str, Tensor] | None,
-    rng: dict[str, Any],
+    rngs: list[dict[str, Any]],
     config: TrainConfig,
     step: int,
     loss: float,
     train_seconds: float,
     commands: list[str],
 ) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Everything a resume needs, as tensors plus JSON meta (see checkpoints.save_state)."""
+    """Everything a resume needs, as tensors plus JSON meta (see checkpoints.save_state).
+
+    ``rngs`` holds every rank's RNG state, rank 0's first: each rank resumes its own.
+    """
     opt_tensors, opt_meta = flatten_state(optimizer.state_dict(), "optimizer")
-    rng_tensors, rng_meta = flatten_state(rng, "rng")
+    rng_tensors, rng_meta = flatten_state(rngs[0], "rng")
+    ranks_meta = []
+    for r, state in enumerate(rngs[1:], start=1):
+        more, skeleton = flatten_state(state, f"rng{r}")
+        rng_tensors |= more
+        ranks_meta.append(skeleton)
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
     if ema is not None:
         tensors |= {f"ema/{k}": v for k, v in ema.items()}
@@ -522,8 +597,25 @@ def _checkpoint(
         "museforge_version": museforge.__version__,
         "optimizer": opt_meta,
         "rng": rng_meta,
+        "rng_ranks": ranks_meta,
     }
     return tensors | opt_tensors | rng_tensors, meta
+
+
+def _rank_rng(
+    meta: dict[str, Any], tensors: dict[str, Tensor], rank: int, world: int, seed: int
+) -> dict[str, Any]:
+    """This rank's saved RNG state. A checkpoint from another number of processes (or
+    from before every rank's state was kept) gives the other ranks fresh, reproducible
+    streams instead."""
+    if rank == 0:
+        return unflatten_state(meta["rng"], tensors)
+    ranks = meta.get("rng_ranks", [])
+    if len(ranks) == world - 1:
+        return unflatten_state(ranks[rank - 1], tensors)
+    with _rng_kept():
+        _seed_everything(_mix(seed, rank, meta["step"]))
+        return _rng_state()
 
 
 def _model_config(model: nn.Module) -> Any:
@@ -565,13 +657,6 @@ def _under(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def _remove_stale_temp_files(out_dir: Path) -> None:
-    """A SIGKILL during an atomic write leaves its temporary file behind."""
-    for name in (CHECKPOINT_FILE, METRICS_FILE):
-        for tmp in out_dir.glob(f".{name}.*.tmp"):
-            tmp.unlink(missing_ok=True)
-
-
 # --- metrics and progress ------------------------------------------------------------
 
 
@@ -605,30 +690,6 @@ def _open_metrics(path: Path, rank: int) -> Iterator[Callable[[dict[str, Any]], 
             f.flush()
 
         yield log
-
-
-class _SpeedColumn(ProgressColumn):
-    def render(self, task: Any) -> Text:
-        return Text("? it/s" if task.speed is None else f"{task.speed:.1f} it/s")
-
-
-@contextmanager
-def _progress(enabled: bool, start: int, steps: int) -> Iterator[Callable[[int, float], None]]:
-    """A rich progress bar on stderr (loss, it/s, ETA); a no-op when disabled."""
-    if not enabled:
-        yield lambda step, loss: None
-        return
-    columns = (
-        TextColumn("train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        _SpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task("train", total=steps, completed=start, loss="?")
-        yield lambda step, loss: bar.update(task, completed=step, loss=f"{loss:.4g}")
 
 
 class _StopOnSignal:

@@ -9,7 +9,7 @@ from typing import Any
 from PIL import Image
 from torch import Tensor
 
-from museforge.core.store import Store
+from museforge.core.store import RELATIONS, Store
 from museforge.image.io import resolve_source, save_png
 
 
@@ -26,7 +26,8 @@ def keep_image(
     """Save ``image`` to ``out`` and record it; returns its artifact id.
 
     ``inputs`` maps a role ("content", "style", "mask") to image sources (files or
-    ``skimage:NAME``); each is stored too and linked as an ``input`` parent.
+    ``skimage:NAME``); each is stored too and linked as an ``input`` parent, or by its
+    role where the role is a lineage relation (``variation-of``).
     """
     out = save_png(image, out)
     return keep_file(out, inputs, params=params, seed=seed, model_id=model_id, store=store)
@@ -48,7 +49,7 @@ def keep_file(
             for source in sources:
                 note = f"given as {role} image ({source})"
                 parent = kept.add_file(resolve_source(source), kind="image", note=note)
-                parents.append((parent.id, "input"))
+                parents.append((parent.id, role if role in RELATIONS else "input"))
         artifact = kept.add_file(
             path, kind="image", params=params, seed=seed, model_id=model_id, parents=parents
         )

@@ -24,8 +24,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from museforge.core.checkpoints import read_config
+from museforge.core.distributed import is_main_process
 from museforge.core.progress import track
-from museforge.core.training import TrainConfig, TrainResult, train, unwrap
+from museforge.core.training import RunOptions, TrainConfig, TrainResult, train, unwrap
 from museforge.errors import UserError
 from museforge.music.augment import random_transpose, transpose
 from museforge.music.data import load_dataset
@@ -33,6 +34,7 @@ from museforge.music.evaluate import reconstruction_accuracy
 from museforge.music.model import MelodyVAE, MelodyVAEConfig, kl_divergence
 from museforge.music.stacked import StackedMelodyVAE, StackedMelodyVAEConfig
 
+BEST_METRIC = "recon_acc_sampled"  # held-out accuracy of melodies rebuilt from their codes
 EVAL_FILE = "eval.jsonl"
 EVAL_WINDOWS = 1000  # held-out windows scored at each checkpoint: a quick estimate
 
@@ -132,6 +134,7 @@ def train_melody_vae(
     freeze_encoder: bool = False,
     progress: bool = True,
     command: str | None = None,
+    options: RunOptions | None = None,
 ) -> TrainResult:
     """Train on the ``config.bars``-bar windows of a melody cache; write ``out_dir``.
 
@@ -178,6 +181,8 @@ def train_melody_vae(
         progress=progress,
         command=command,
         on_checkpoint=_held_out_scorer(model, held_out, Path(out_dir)),
+        best_metric=BEST_METRIC,
+        options=options,
     )
 
 
@@ -199,17 +204,19 @@ def _training_windows(dataset_path: str | Path, bars: int) -> tuple[Tensor, np.n
 
 def _held_out_scorer(
     model: nn.Module, held_out: np.ndarray, out_dir: Path
-) -> Callable[[int, Path], None]:
-    """A checkpoint callback appending held-out accuracy to ``out_dir/eval.jsonl``."""
+) -> Callable[[int, Path], dict[str, float] | None]:
+    """A checkpoint callback appending held-out accuracy to ``out_dir/eval.jsonl``; its
+    figures mark the best checkpoint (``BEST_METRIC``)."""
 
-    def score(step: int, path: Path) -> None:
+    def score(step: int, path: Path) -> dict[str, float] | None:
         if len(held_out) == 0:
-            return
+            return None
         was_training = model.training
         scores = reconstruction_accuracy(model.eval(), held_out)
         model.train(was_training)
         with (out_dir / EVAL_FILE).open("a", encoding="utf-8") as f:
             f.write(json.dumps({"step": step} | scores) + "\n")
+        return scores
 
     return score
 
@@ -295,6 +302,7 @@ def train_stacked_vae(
     freeze_encoder: bool = False,
     progress: bool = True,
     command: str | None = None,
+    options: RunOptions | None = None,
 ) -> TrainResult:
     """Train the top level of a long-melody model on ``config.bars``-bar windows.
 
@@ -345,11 +353,14 @@ def train_stacked_vae(
         progress=progress,
         command=command,
         on_checkpoint=_held_out_scorer(model, held_out, Path(out_dir)),
+        best_metric=BEST_METRIC,
+        options=options,
     )
     # The exported model draws its codes where the training melodies' codes lie.
     model.eval().fit_prior(windows)
-    record = read_config(result.model_dir)
-    facts = {k: v for k, v in record.items() if k not in ("model_type", "config")}
-    facts.pop("museforge_version", None)
-    model.save_pretrained(result.model_dir, extra=facts)
+    if is_main_process():  # under torchrun rank 0 alone writes the model folder
+        record = read_config(result.model_dir)
+        facts = {k: v for k, v in record.items() if k not in ("model_type", "config")}
+        facts.pop("museforge_version", None)
+        model.save_pretrained(result.model_dir, extra=facts)
     return result
