@@ -1,4 +1,4 @@
-# museforge: `make demo` and `make test` do all the set-up on a fresh machine.
+# museforge: `make studio`, `make demo` and `make test` do all the set-up on a fresh machine.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,8 +8,9 @@ STORY_STAMP := $(VENV)/.museforge-story
 # (about 10-15 minutes on two cores) into this folder and installed from there afterwards.
 WHEELS := .cache/wheels
 LLAMA := llama-cpp-python==0.3.36
+STUDIO_PORT ?= 8000
 
-.PHONY: setup system-deps story-runtime demo test bench lint clean
+.PHONY: setup system-deps story-runtime studio demo test bench lint clean
 
 setup: $(STAMP) system-deps
 
@@ -38,6 +39,11 @@ $(STORY_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) "$(LLAMA)"
 	$(BIN)/python -m pip install --quiet -e ".[story-fallback]"
 	touch $(STORY_STAMP)
+
+# The studio on 127.0.0.1 with the demo's results in its store (the demo runs once).
+studio: setup story-runtime
+	test -f museforge-out/index.html || $(BIN)/museforge demo --out museforge-out
+	$(BIN)/museforge studio --host 127.0.0.1 --port $(STUDIO_PORT)
 
 demo: setup story-runtime
 	$(BIN)/museforge demo --out museforge-out

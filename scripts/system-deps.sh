@@ -9,6 +9,7 @@ PACKAGES=(
   timgm6mb-soundfont  # a small General MIDI SoundFont (5 MB) for FluidSynth
   g++                 # compiles llama.cpp, the story model's runtime (make story-runtime)
   cmake
+  chromium            # the studio's browser tests (Playwright drives it; nothing is downloaded)
 )
 
 missing=()

@@ -19,7 +19,7 @@ import typer
 from typer.main import get_command
 
 import museforge
-from museforge.cli import demo, doctor, image, music, store, story
+from museforge.cli import demo, doctor, image, music, store, story, studio
 from museforge.core.progress import OFF_VARIABLE
 from museforge.errors import UserError
 
@@ -82,6 +82,7 @@ def _options(
 
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
+app.command("studio")(studio.studio)
 app.add_typer(store.app, name="store")
 app.add_typer(music.app, name="music")
 app.add_typer(image.app, name="image")

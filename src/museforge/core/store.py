@@ -99,7 +99,8 @@ RELATIONS = frozenset(
 )
 # The layout of provenance.json; it changes when that file's fields do, not with the tables.
 PROVENANCE_VERSION = 1
-JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+# "interrupted": it was running when the process that ran it stopped; it can be resumed
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 RATERS = ("human", "machine")
 
 MIN_PREFIX = 4
@@ -264,7 +265,11 @@ class Store:
         prefix = artifact_id_prefix(id_or_prefix)
         query = select(Artifact).where(Artifact.id.startswith(prefix)).order_by(Artifact.id)
         with self._read() as session:
-            found = session.scalars(query.limit(3)).all()
+            if len(prefix) == 64:  # a whole id: the primary key, not a LIKE over every row
+                whole = session.get(Artifact, prefix)
+                found = [whole] if whole else []
+            else:
+                found = session.scalars(query.limit(3)).all()
         if not found:
             raise NotFoundInStore(f"no artifact with id {prefix} in the store")
         if len(found) > 1:
@@ -285,14 +290,19 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         note: str | None = None,
+        offset: int = 0,
     ) -> list[Artifact]:
         """The newest artifacts first, narrowed by every filter given.
 
         ``model`` is a model id (``name@hash``) or just its name, ``since``/``until`` bound
-        the creation time (``until`` excluded), ``note`` is text the note contains, in any case.
+        the creation time (``until`` excluded), ``note`` is text the note contains, in any case;
+        ``offset`` skips that many, for a page further down.
         """
         _check_limit(limit)
-        query = select(Artifact).order_by(Artifact.created.desc(), Artifact.id).limit(limit)
+        if offset < 0:
+            raise UserError(f"offset must be 0 or more, got {offset}")
+        query = select(Artifact).order_by(Artifact.created.desc(), Artifact.id)
+        query = query.limit(limit).offset(offset)
         if kind is not None:
             query = query.where(Artifact.kind == _check_kind(kind))
         if model is not None:

@@ -1,0 +1,1 @@
+"""The studio's routes: one module per page or medium, each thin over the Python API."""
