@@ -23,7 +23,7 @@ mode, and its random weights come from a seed, so results are reproducible.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from museforge.core.pretrained.efficientnet_lite0 import load_efficientnet_lite0
+from museforge.core.pretrained.mobilenet_v2 import load_mobilenet_v2
+from museforge.core.pretrained.taps import TappedNet
+from museforge.core.pretrained.vgg16 import load_vgg16
 from museforge.errors import BadInputFile, MissingFile, UserError
 
-FEATURE_CHOICES = ("random-multiscale", "random-vgg", "vgg19", "vgg19:PATH")
+PRETRAINED = ("vgg16", "mobilenetv2", "efficientnet-lite0")
+FEATURE_CHOICES = (*PRETRAINED, "random-multiscale", "random-vgg", "vgg19", "vgg19:PATH")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -43,7 +48,7 @@ VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 5
 VGG19_LAYOUT += (512, 512, 512, 512, "M")
 
 
-class FeatureNet(nn.Module):
+class FeatureNet(TappedNet):
     """Maps an image ``[N, 3, H, W]`` in 0..1 to feature maps of named layers.
 
     ``content_layers`` and ``style_layers`` are the layers Gatys-style transfer matches;
@@ -56,29 +61,9 @@ class FeatureNet(nn.Module):
     style_layer_weights: tuple[float, ...]
     content_weight: float
 
-    def layer_names(self) -> tuple[str, ...]:
-        raise NotImplementedError
-
-    def named_features(self, image: Tensor) -> Iterator[tuple[str, Tensor]]:
-        raise NotImplementedError
-
-    def forward(self, image: Tensor, layers: Sequence[str]) -> list[Tensor]:
-        """The feature maps of ``layers``, in that order; stops at the deepest one needed."""
-        unknown = set(layers) - set(self.layer_names())
-        if unknown:
-            raise ValueError(f"unknown layers {sorted(unknown)}")
-        wanted, found = set(layers), {}
-        for name, x in self.named_features(image):
-            if name in wanted:
-                found[name] = x
-                if len(found) == len(wanted):
-                    break
-        return [found[name] for name in layers]
-
     def _freeze(self) -> FeatureNet:
-        for p in self.parameters():
-            p.requires_grad_(False)
-        return self.eval()
+        self.freeze()
+        return self
 
 
 # --- random multiscale (Ustyuzhaninov et al. 2017) ------------------------------------
@@ -367,8 +352,66 @@ def vgg19_status() -> str:
     )
 
 
+# --- ImageNet networks shipped in wheels (core/pretrained) ------------------------------
+
+
+@dataclass(frozen=True)
+class PretrainedLayers:
+    """Which taps of a pretrained network Gatys-style transfer matches."""
+
+    content_layers: tuple[str, ...]
+    style_layers: tuple[str, ...]
+    content_weight: float  # measured with this loss scaling (relative errors, style weight 1)
+
+
+PRETRAINED_LAYERS = {
+    # Gatys et al.'s layers, on VGG16 (their VGG-19's conv5_1 becomes VGG16's relu5_1)
+    "vgg16": PretrainedLayers(
+        ("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), 0.05
+    ),
+    # the first output of each resolution, 1/2 to 1/16, and the last at 1/16 for content
+    "mobilenetv2": PretrainedLayers(
+        ("features.10",),
+        ("features.1", "features.3", "features.6", "features.10", "features.13"),
+        0.05,
+    ),
+    "efficientnet-lite0": PretrainedLayers(
+        ("blocks.7",), ("stem", "blocks.0", "blocks.2", "blocks.4", "blocks.7"), 0.05
+    ),
+}
+
+_LOADERS: dict[str, Callable[[], TappedNet]] = {
+    "vgg16": lambda: load_vgg16(pooling="avg"),  # Gatys et al.: average pooling
+    "mobilenetv2": load_mobilenet_v2,
+    "efficientnet-lite0": load_efficientnet_lite0,
+}
+
+
+class Pretrained(FeatureNet):
+    """An ImageNet network from ``core/pretrained`` with the layers style transfer matches."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.net = _LOADERS[name]()
+        layers = PRETRAINED_LAYERS[name]
+        self.content_layers = layers.content_layers
+        self.style_layers = layers.style_layers
+        self.style_layer_weights = (1.0,) * len(layers.style_layers)
+        self.content_weight = layers.content_weight
+        self._freeze()
+
+    def layer_names(self) -> tuple[str, ...]:
+        return self.net.layer_names()
+
+    def named_features(self, image: Tensor) -> Iterator[tuple[str, Tensor]]:
+        return self.net.named_features(image)
+
+
 def build_features(spec: str, seed: int = 0) -> FeatureNet:
-    """The network ``spec`` names: random-multiscale, random-vgg, vgg19 or vgg19:PATH."""
+    """The network ``spec`` names: one of ``FEATURE_CHOICES``; ``seed`` sets random weights."""
+    if spec in PRETRAINED:
+        return Pretrained(spec)
     if spec == "random-multiscale":
         return RandomMultiscale(RandomMultiscaleConfig(seed=seed))
     if spec == "random-vgg":
