@@ -209,6 +209,10 @@ def test_real_images_against_other_real_images_sit_at_the_swd_floor(lfw):
         assert math.isfinite(report[key]), key
     assert report["swd"] < 1.5 * report["swd_floor"]  # within the floor's own noise
     assert 0.8 < report["nn_ratio"] < 1.25  # as close to the real images as they lie
+    # KID: real faces against other real faces sit where real halves do, near 0
+    assert abs(report["kid"] - report["kid_real"]) < 3 * (
+        report["kid_std"] + report["kid_real_std"]
+    )
     with pytest.raises(UserError, match="2 samples"):
         evaluate_images(other[:1], real)
 
@@ -219,6 +223,7 @@ def test_evaluate_measures_samples_against_a_cache_of_the_models_size(lfw, tmp_p
     assert {"swd", "swd_floor", "ms_ssim", "nn_ratio"} <= report.keys()
     assert all(math.isfinite(report[k]) for k in ("swd", "swd_floor", "ms_ssim", "nn_ratio"))
     assert report["swd"] > 2 * report["swd_floor"]  # an untrained model is far from faces
+    assert report["kid"] > report["kid_real"] + 5 * report["kid_std"]  # so KID says too
     big = build_image_dataset("skimage:lfw_subset", tmp_path / "lfw64.npz", 64, progress=False)
     with pytest.raises(UserError, match="64 px"):
         evaluate(model, big, n_samples=16)
@@ -331,7 +336,15 @@ def test_the_evaluate_command_prints_one_json_object(model_dir, capsys):
     args = ["evaluate", "--model", model_dir, "--data", "skimage:lfw_subset", "--samples", "8"]
     assert gan(*args, "--json") == 0
     report = json.loads(capsys.readouterr().out)
-    assert {"swd", "swd_floor", "ms_ssim", "nn_ratio"} <= report.keys()
+    assert {
+        "swd",
+        "swd_floor",
+        "ms_ssim",
+        "nn_ratio",
+        "kid",
+        "kid_std",
+        "kid_real",
+    } <= report.keys()
     assert report["model"].startswith("model@") and report["samples"] == 8
     assert gan(*args) == 0
     assert "SWD" in capsys.readouterr().out

@@ -40,6 +40,7 @@ from museforge.image.data import (
 )
 from museforge.image.gan.dcgan import DCGAN
 from museforge.image.gan.generate import check_truncation, eval_mode, sample, to_pixels
+from museforge.image.gan.kid import kid_report
 from museforge.image.gan.metrics import (
     ms_ssim_diversity,
     nearest_neighbour_ratio,
@@ -351,7 +352,9 @@ def evaluate_images(fake: Tensor, real: Tensor, seed: int = 0) -> dict[str, Any]
     ``ms_ssim``: the mean MS-SSIM of pairs of samples, to read beside ``ms_ssim_real``, the
     real images' own (well above it: the samples are too alike). ``nn_ratio``: how close
     samples come to their nearest real image against how close real images come to each
-    other (near 0: copies).
+    other (near 0: copies). ``kid`` and ``kid_std``: the kernel inception distance on
+    ImageNet MobileNetV2 features (``kid.py``), beside ``kid_real``, one half of the real
+    images against the other.
     """
     if fake.shape[0] < 2 or real.shape[0] < 2:
         raise UserError(
@@ -366,6 +369,7 @@ def evaluate_images(fake: Tensor, real: Tensor, seed: int = 0) -> dict[str, Any]
     return {
         "swd": swd.pop("mean"),
         "swd_floor": floor.pop("mean"),
+        **kid_report(fake, real, seed),
         "ms_ssim": ms_ssim_diversity(fake, seed=seed),
         "nn_ratio": nearest["ratio"],
         "swd_levels": swd,
