@@ -387,6 +387,13 @@ def project_cmd(
             min=0.0, max=1.0, help="How far the variations stray: 0 not at all, 1 all the way."
         ),
     ] = 0.3,
+    distance: Annotated[
+        str,
+        typer.Option(
+            help="perceptual (VGG16 features and pixels, as LPIPS) or pixel (MSE alone; "
+            "needs no pretrained weights)."
+        ),
+    ] = "perceptual",
 ) -> None:
     """Find IMAGE in the model (GAN inversion): the closest image it makes, and its PSNR."""
     import math
@@ -400,12 +407,13 @@ def project_cmd(
 
     picture = open_image(image)
     gan, mid = load_gan(model), model_id(model)
-    found = project(gan, picture, steps, seed, progress=True)
+    found = project(gan, picture, steps, seed, distance=distance, progress=True)
     variations = vary_latent(gan, found.latent, amount, vary, seed) if vary else None
     exact = math.isinf(found.psnr)  # JSON (and so PostgreSQL) has no infinity: null stands for it
     params = {
         "command": "gan project",
         "steps": steps,
+        "distance": distance,
         "psnr_db": None if exact else round(found.psnr, 2),
     }
     out = make_out_dir(out)
