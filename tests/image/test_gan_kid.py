@@ -28,6 +28,7 @@ def test_kid_separates_faces_from_noise(home, tmp_path):
     config = KIDConfig(subsets=20)
     report = kid_report(noise, faces, seed=0, config=config)
     assert report["kid"] > 10 * max(report["kid_real"], report["kid_std"])
-    assert report["kid_subset_size"] == 50 and report["kid_real_subset_size"] == 50
-    same = kid(torch.ones(4, 3, dtype=torch.float64), torch.ones(4, 3, dtype=torch.float64), config)
+    assert report["kid_subset_size"] == 25 and report["kid_real_subset_size"] == 25
+    assert report["kid_real_std"] > 0  # subsets differ, so their spread is a real error bar
+    same = kid(torch.ones(8, 3, dtype=torch.float64), torch.ones(8, 3, dtype=torch.float64), config)
     assert abs(same["kid"]) < 1e-9

@@ -30,7 +30,7 @@ from museforge.image.data import to_float_pixels
 class KIDConfig:
     resolution: int = 128  # MobileNetV2's smallest ImageNet resolution; 32 px faces upsampled
     subsets: int = 100  # the reference's number of subsets
-    subset_size: int = 1000  # the reference's; capped by the images there are
+    subset_size: int = 1000  # the reference's; capped at half the images there are
     batch: int = 64
 
 
@@ -64,7 +64,8 @@ def kid(
     fake: Tensor, real: Tensor, config: KIDConfig = KIDConfig(), seed: int = 0
 ) -> dict[str, float]:
     """``{"kid", "kid_std", "subset_size"}`` between feature sets ``fake`` and ``real``."""
-    m = min(config.subset_size, fake.shape[0], real.shape[0])
+    # at most half the smaller set, so that the subsets differ and their spread means something
+    m = min(config.subset_size, max(2, min(fake.shape[0], real.shape[0]) // 2))
     if m < 2:
         raise UserError(
             f"KID needs at least 2 images on each side, got {fake.shape[0]} and {real.shape[0]}"
