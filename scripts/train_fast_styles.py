@@ -29,7 +29,7 @@ from museforge.core.checkpoints import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE
 from museforge.core.timing import best_of
 from museforge.image.io import labelled_grid, load_image, save_png, tensor_to_image
 from museforge.image.style.fast import TransformNet, stylize_fast
-from museforge.image.style.features import build_features
+from museforge.image.style.features import build_features, weights_licence
 from museforge.image.style.judge import JUDGE_SEED, edge_correlation, judge_for, style_scores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +95,12 @@ def build(short: str, source: str, args: argparse.Namespace) -> int:
         "steps": record["steps"],
         "train_seconds": record["train_seconds"],
         "parameters": sum(p.numel() for p in model.parameters()),
+        "features": model.config.features,
+        "features_weights": (
+            f"its weights: {weights_licence(model.config.features)}"
+            if weights_licence(model.config.features)
+            else "no pretrained weights (random, seed 0)"
+        ),
         "metrics": metrics,
     }
     model.save_pretrained(out, card=card(name, source, facts), extra=facts, dtype=torch.float16)
@@ -151,8 +157,7 @@ in the style of `{source}`, a picture that ships with scikit-image. Use it with
 - Data: random crops, mirrored at random, of scikit-image's sample photos (astronaut,
   chelsea, coffee, rocket, retina, hubble_deep_field, immunohistochemistry).
 - Losses: museforge's Gatys losses (content, Gram-matrix style, total variation) under
-  the random multi-scale feature network (`random-multiscale`, seed 0); no pretrained
-  weights.
+  the `{facts["features"]}` feature network; {facts["features_weights"]}.
 - Steps: {facts["steps"]:,}; wall time {minutes} min; {facts["parameters"]:,} parameters
 - Hardware: {hardware()}
 - Weights stored as float16 (loaded as float32); the figures below are of these weights.

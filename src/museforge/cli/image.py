@@ -368,7 +368,7 @@ def style_train_cmd(
             "scores 1. Higher keeps more of the photo.",
         ),
     ] = 0.3,
-    features: FeaturesOpt = "random-multiscale",
+    features: FeaturesOpt = "vgg16",
     seed: SeedOpt = 0,
     resume: Annotated[
         bool, typer.Option(help="Continue the run in --out from its last checkpoint.")

@@ -392,6 +392,16 @@ _LOADERS: dict[str, Callable[[], TappedNet]] = {
 }
 
 
+def weights_licence(spec: str) -> str | None:
+    """The licence and attribution of the weights ``spec`` uses, for model cards; None for
+    random networks and for a VGG-19 file a person brought."""
+    from museforge.core.pretrained import efficientnet_lite0, mobilenet_v2, vgg16
+
+    sources = {m.SOURCE.network: m.SOURCE for m in (vgg16, mobilenet_v2, efficientnet_lite0)}
+    source = sources.get(spec)
+    return f"{source.package}=={source.version}, {source.licence}" if source else None
+
+
 class Pretrained(FeatureNet):
     """An ImageNet network from ``core/pretrained`` with the layers style transfer matches."""
 
