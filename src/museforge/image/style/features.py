@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from museforge.core.pretrained.efficientnet_lite0 import load_efficientnet_lite0
 from museforge.core.pretrained.mobilenet_v2 import load_mobilenet_v2
+from museforge.core.pretrained.sources import MissingWheel
 from museforge.core.pretrained.taps import TappedNet
 from museforge.core.pretrained.vgg16 import load_vgg16
 from museforge.errors import BadInputFile, MissingFile, UserError
@@ -426,7 +427,12 @@ class Pretrained(FeatureNet):
 def build_features(spec: str, seed: int = 0) -> FeatureNet:
     """The network ``spec`` names: one of ``FEATURE_CHOICES``; ``seed`` sets random weights."""
     if spec in PRETRAINED:
-        return Pretrained(spec)
+        try:
+            return Pretrained(spec)
+        except MissingWheel as err:
+            raise MissingWheel(
+                f"{err}; or --features random-multiscale, which needs none"
+            ) from None
     if spec == "random-multiscale":
         return RandomMultiscale(RandomMultiscaleConfig(seed=seed))
     if spec == "random-vgg":
