@@ -9,7 +9,7 @@ in five steps:
 3. a style loss: the squared error between the Gram matrices (channel correlations) of
    the result's and the style's features, summed over the style layers,
 4. a total-variation loss against pixel noise,
-5. Adam on the pixels.
+5. L-BFGS (as in the paper) or Adam on the pixels.
 
 Extras: several styles blended by weight (their Gram matrices mixed); a style scale
 (the style image resized relative to the content); colour preservation by luminance-only
