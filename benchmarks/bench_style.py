@@ -1,29 +1,25 @@
 """Style-transfer figures (issue acceptance), on scikit-image's sample photos.
 
-1. Quality, per feature network (random-vgg, random-multiscale, and vgg19 when its file is
-   in the torch hub cache), over 5 contents x 3 styles:
-   - ``style_distance``: how far the result's style is from the style image, graded by
-     judges the network did not optimise, so no method grades itself. Three judges:
-     the Gram matrices of the *other* random family with another seed (random-vgg
-     results by random-multiscale seed 1000, random-multiscale and vgg19 results by
-     random-vgg seed 1000), and two hand-made statistics no network sees: a joint
-     8 x 8 x 8 colour histogram (total-variation distance) and the Gram matrices of
-     oriented luminance gradients at three scales. Each judge's distance is divided by
-     its distance from the untouched content to the style, so 1.0 = no style moved,
-     0.0 = the style's statistics exactly; the figure is the mean of the three.
-     ``style_distance_stats`` is the mean of the two hand-made judges alone, the one
-     yardstick shared by every network.
-   - ``content_structure``: the correlation of the result's and the content's edge maps
-     (Sobel magnitude of the luminance); 1.0 = every edge kept.
-   - wall time of each ``stylize`` call.
-   A contact sheet of all results goes to ``.bench/style-sheet.png``; under each result,
-   ``s`` is its style distance and ``e`` its content structure.
-2. Speed: ``stylize`` at 512 px and 300 steps (its default coarse-to-fine scales and
-   iterate averaging) against a plain single-scale loop written here (Adam on the pixels
-   at 512 px, the same network, layers and losses, the same 300 steps); the issue asks
-   for ``stylize_vs_reference_ratio`` <= 1.0.
+1. Quality, per feature network, over contents x styles (default 5 x 3):
+   ``vgg16`` (the default: L-BFGS, coarse-to-fine), ``mobilenetv2`` (the same settings)
+   and ``random-multiscale`` with the settings it was the default with (Adam, 300 steps,
+   from 256 px). Every result is graded by judges, each distance divided by that judge's
+   distance from the untouched content to the style (1.0 = no style moved, 0.0 = the
+   style's statistics exactly):
+   - ``vgg16`` and ``mobilenetv2``: Gatys' Gram-matrix distance under that ImageNet
+     network; a network never grades results it optimised (``-`` in the table),
+   - ``colour``: a joint 8 x 8 x 8 colour histogram (total-variation distance),
+   - ``gradient``: Gram matrices of oriented luminance gradients at three scales.
+   ``content_structure`` is the correlation of the result's and the content's Sobel edge
+   maps (1.0 = every edge kept). ``vgg16_vs_random_multiscale`` is the ratio of the two
+   networks' distances under the MobileNetV2 judge, which neither optimised (the issue
+   asks for <= 0.6). One table goes to stderr, the figures as JSON to stdout, and a
+   contact sheet of every result (``s`` judged distance, ``e`` content structure) to
+   ``.bench/style-sheet.png``.
+2. Speed: the default ``stylize`` (VGG16) of one photo at 512 px on two threads, wall time
+   (the issue asks for <= 120 s).
 
-``--quick`` runs a tiny version (64 px, 10 steps, one pair, one network) to check the script.
+``--quick`` runs a tiny version (48 px, 3 steps, one pair) to check the script.
 """
 
 from __future__ import annotations
@@ -31,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,53 +36,66 @@ import torch
 from torch import Tensor
 
 from museforge.image.io import labelled_grid, load_image, save_png, tensor_to_image
-from museforge.image.style.features import FeatureNet, build_features, find_vgg19
-from museforge.image.style.gatys import (
-    StyleConfig,
-    gram_matrix,
-    relative_mse,
-    stylize,
-    total_variation,
+from museforge.image.style.features import FeatureNet, build_features
+from museforge.image.style.gatys import StyleConfig, stylize
+from museforge.image.style.judge import (
+    colour_distance,
+    edge_correlation,
+    gradient_distance,
+    gram_distance,
 )
-from museforge.image.style.judge import JUDGE_SEED, edge_correlation, judge_for, style_scores
 
 CONTENTS = ("astronaut", "chelsea", "coffee", "rocket", "retina")
 STYLES = ("immunohistochemistry", "gravel", "brick")
+NETWORKS = ("vgg16", "mobilenetv2", "random-multiscale")
+JUDGES = ("vgg16", "mobilenetv2", "colour", "gradient")
 SHEET = Path(__file__).resolve().parent.parent / ".bench" / "style-sheet.png"
-TILE = 128
+TILE = 160
 
 
 @dataclass
 class Settings:
     size: int  # long side of the quality runs
-    steps: int
+    steps: int | None  # None: each network's own setting
     contents: tuple[str, ...]
     styles: tuple[str, ...]
     networks: tuple[str, ...]
     speed_size: int
-    speed_steps: int
+    speed_steps: int | None
 
 
-def settings(quick: bool) -> Settings:
-    if quick:
-        return Settings(64, 10, CONTENTS[:1], STYLES[:1], ("random-vgg",), 64, 10)
-    networks = ("random-vgg", "random-multiscale") + (("vgg19",) if find_vgg19() else ())
-    # 256 px, one scale: the networks' receptive fields fit and 45 runs stay affordable
-    return Settings(256, 300, CONTENTS, STYLES, networks, 512, 300)
+def config_for(network: str, size: int, steps: int | None) -> StyleConfig:
+    """The default settings, or for random-multiscale those it was the default with."""
+    if network == "random-multiscale":
+        config = StyleConfig(size=size, features=network, optimizer="adam", steps=300)
+        config.min_scale = 256
+    else:
+        config = StyleConfig(size=size, features=network)
+    if steps is not None:
+        config.steps = steps
+    return config
 
 
 # --- 1. quality -----------------------------------------------------------------------------
 
 
+def judge_all(nets: dict[str, FeatureNet], result: Tensor, content: Tensor, style: Tensor) -> dict:
+    raw = {name: (lambda x, n=net: gram_distance(n, x, style)) for name, net in nets.items()}
+    raw["colour"] = lambda x: colour_distance(x, style)
+    raw["gradient"] = lambda x: gradient_distance(x, style)
+    with torch.no_grad():
+        return {name: fn(result) / max(fn(content), 1e-12) for name, fn in raw.items()}
+
+
 def quality(s: Settings, sheet_path: Path) -> dict:
     contents = {name: load_image(f"skimage:{name}", s.size) for name in s.contents}
     styles = {name: load_image(f"skimage:{name}", s.size) for name in s.styles}
-    judges = {j: build_features(j, seed=JUDGE_SEED) for j in {judge_for(n) for n in s.networks}}
+    judges = {name: build_features(name) for name in JUDGES[:2]}
     header = [(None, "network / content")] + [(tensor_to_image(t), n) for n, t in styles.items()]
-    rows, per_network = [header], {}
+    rows, table = [header], {}
     for network in s.networks:
-        net = build_features(network)
-        config = StyleConfig(steps=s.steps, size=s.size, features=network)
+        net = judges.get(network) or build_features(network)
+        config = config_for(network, s.size, s.steps)
         runs = []
         for c_name, content in contents.items():
             row = [(tensor_to_image(content), f"{network} / {c_name}")]
@@ -93,121 +103,106 @@ def quality(s: Settings, sheet_path: Path) -> dict:
                 start = time.perf_counter()
                 result = stylize(content, [style], config, net=net).image
                 seconds = time.perf_counter() - start
-                scores = style_scores(judges[judge_for(network)], result, content, style)
+                scores = judge_all(judges, result, content, style)
+                scores.pop(network, None)  # no network grades itself
                 edges = edge_correlation(result, content)
                 runs.append({"scores": scores, "edges": edges, "seconds": seconds})
                 label = f"{style_name[:5]} s{statistics.fmean(scores.values()):.2f} e{edges:.2f}"
                 row.append((tensor_to_image(result), label))
+                print(f"{network} {c_name} x {style_name}: {seconds:.0f} s", file=sys.stderr)
             rows.append(row)
-        per_network[network] = summarise(runs, judge_for(network))
+        table[network] = summarise(runs)
     save_png(labelled_grid(rows, TILE), sheet_path)
-    best_style = min(per_network, key=lambda n: per_network[n]["style_distance"])
-    best_stats = min(per_network, key=lambda n: per_network[n]["style_distance_stats"])
-    best_content = max(per_network, key=lambda n: per_network[n]["content_structure"])
-    return {
+    figures = {
         "quality_size": s.size,
-        "quality_steps": s.steps,
         "quality_pairs": len(contents) * len(styles),
-        "quality": per_network,
-        "best_style_distance": best_style,
-        "best_style_distance_stats": best_stats,
-        "best_content_structure": best_content,
+        "quality": table,
         "contact_sheet": str(sheet_path),
     }
+    if {"vgg16", "random-multiscale"} <= table.keys():
+        figures["vgg16_vs_random_multiscale"] = round(
+            table["vgg16"]["mobilenetv2"] / table["random-multiscale"]["mobilenetv2"], 3
+        )
+    print_table(table)
+    return figures
 
 
-def summarise(runs: list[dict], judge: str) -> dict:
+def summarise(runs: list[dict]) -> dict:
     def mean(values) -> float:
         return round(statistics.fmean(values), 4)
 
-    return {
-        "style_distance": mean(statistics.fmean(r["scores"].values()) for r in runs),
-        "style_distance_stats": mean(
-            (r["scores"]["colour"] + r["scores"]["gradient"]) / 2 for r in runs
-        ),
-        f"style_distance_{judge}_seed{JUDGE_SEED}": mean(r["scores"]["network"] for r in runs),
-        "style_distance_colour": mean(r["scores"]["colour"] for r in runs),
-        "style_distance_gradient": mean(r["scores"]["gradient"] for r in runs),
-        "content_structure": mean(r["edges"] for r in runs),
-        "seconds_per_image": mean(r["seconds"] for r in runs),
-    }
+    out = {j: mean(r["scores"][j] for r in runs) for j in JUDGES if j in runs[0]["scores"]}
+    out["mean_of_judges"] = mean(statistics.fmean(r["scores"].values()) for r in runs)
+    out["content_structure"] = mean(r["edges"] for r in runs)
+    out["seconds_per_image"] = mean(r["seconds"] for r in runs)
+    return out
+
+
+def print_table(table: dict) -> None:
+    columns = (*JUDGES, "mean_of_judges", "content_structure", "seconds_per_image")
+    print(f"{'network':<20}" + "".join(f"{c[:14]:>15}" for c in columns), file=sys.stderr)
+    for network, row in table.items():
+        cells = "".join(f"{row[c]:>15.3f}" if c in row else f"{'-':>15}" for c in columns)
+        print(f"{network:<20}{cells}", file=sys.stderr)
 
 
 # --- 2. speed -------------------------------------------------------------------------------
 
 
-def reference_loop(net: FeatureNet, content: Tensor, style: Tensor, config: StyleConfig) -> Tensor:
-    """Gatys et al. with nothing added: one scale, Adam on the pixels, the last iterate."""
-    with torch.no_grad():
-        content_targets = net(content, net.content_layers)
-        gram_targets = [gram_matrix(f) for f in net(style, net.style_layers)]
-    image = content.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([image], lr=config.lr)
-    layers = net.content_layers + net.style_layers
-    n_content = len(net.content_layers)
-    for _ in range(config.steps):
-        optimizer.zero_grad(set_to_none=True)
-        features = net(image, layers)
-        content_loss = sum(
-            relative_mse(f, t) for f, t in zip(features[:n_content], content_targets, strict=True)
-        )
-        style_loss = sum(
-            w * relative_mse(gram_matrix(f), t)
-            for f, t, w in zip(
-                features[n_content:], gram_targets, net.style_layer_weights, strict=True
-            )
-        )
-        loss = (
-            net.content_weight * content_loss
-            + config.style_weight * style_loss
-            + config.tv_weight * total_variation(image)
-        )
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():
-            image.clamp_(0, 1)
-    return image.detach()
-
-
 def speed(s: Settings) -> dict:
-    config = StyleConfig(steps=s.speed_steps, size=s.speed_size)
+    torch.set_num_threads(2)
+    config = config_for("vgg16", s.speed_size, s.speed_steps)
     net = build_features(config.features)
-    content = load_image("skimage:astronaut", s.speed_size)
-    style = load_image("skimage:gravel", s.speed_size)
-    start = time.perf_counter()
-    reference_loop(net, content, style, config)
-    reference_s = time.perf_counter() - start
+    content = load_image("skimage:chelsea", s.speed_size)
+    style = load_image("skimage:immunohistochemistry", s.speed_size)
     start = time.perf_counter()
     stylize(content, [style], config, net=net)
-    stylize_s = time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    torch.set_num_threads(1)
     return {
         "speed_features": config.features,
         "speed_size": s.speed_size,
-        "speed_steps": s.speed_steps,
         "speed_scales": list(config.resolved_scales()),
-        "stylize_s": round(stylize_s, 3),
-        "reference_single_scale_s": round(reference_s, 3),
-        "stylize_vs_reference_ratio": round(stylize_s / reference_s, 3),
+        "speed_threads": 2,
+        "default_stylize_s": round(seconds, 2),
     }
+
+
+def settings(args: argparse.Namespace) -> Settings:
+    if args.quick:
+        return Settings(48, 3, CONTENTS[:1], STYLES[:1], NETWORKS, 48, 3)
+    return Settings(
+        args.size,
+        args.steps,
+        tuple(args.contents.split(",")),
+        tuple(args.styles.split(",")),
+        tuple(args.networks.split(",")),
+        512,
+        None,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="64 px, 10 steps, one pair")
+    parser.add_argument("--quick", action="store_true", help="48 px, 3 steps, one pair")
     parser.add_argument("--sheet", type=Path, default=SHEET, help="where the contact sheet goes")
-    parser.add_argument("--speed-only", action="store_true", help="skip the 45 quality runs")
+    parser.add_argument("--size", type=int, default=512, help="long side of the quality runs")
+    parser.add_argument("--steps", type=int, default=None, help="override every network's steps")
+    parser.add_argument("--contents", default=",".join(CONTENTS))
+    parser.add_argument("--styles", default=",".join(STYLES))
+    parser.add_argument("--networks", default=",".join(NETWORKS))
+    parser.add_argument("--skip-quality", action="store_true", help="only the 512 px timing")
+    parser.add_argument("--skip-speed", action="store_true", help="no 512 px timing")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one thread: two busy-waiting pools on a shared machine swing wildly
-    s = settings(args.quick)
-    tiny = torch.rand(1, 3, 16, 16)  # warm-up: the first optimiser pays torch's lazy imports
-    stylize(tiny, [tiny], StyleConfig(steps=2, size=16))
+    s = settings(args)
     start = time.perf_counter()
     figures = {"benchmark": "style", "quick": args.quick}
-    if not args.speed_only:
+    if not args.skip_quality:
         figures |= quality(s, args.sheet)
-    figures |= speed(s)
+    if not args.skip_speed:
+        figures |= speed(s)
     figures["total_s"] = round(time.perf_counter() - start, 1)
-    figures["torch_threads"] = torch.get_num_threads()
     print(json.dumps(figures))
 
 

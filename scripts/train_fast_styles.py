@@ -29,7 +29,7 @@ from museforge.core.checkpoints import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE
 from museforge.core.timing import best_of
 from museforge.image.io import labelled_grid, load_image, save_png, tensor_to_image
 from museforge.image.style.fast import TransformNet, stylize_fast
-from museforge.image.style.features import build_features
+from museforge.image.style.features import build_features, weights_licence
 from museforge.image.style.judge import JUDGE_SEED, edge_correlation, judge_for, style_scores
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,9 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # gravel was tried and refused by the gate below: the network met the training loss with
 # stripes that the judges score 147x further from gravel than the untouched photos are
 STYLES = {"ihc": "skimage:immunohistochemistry", "hubble": "skimage:hubble_deep_field"}
-# A style ships only if, on most photos, the judges find the result closer to the style
-# than the photo was (median style distance < 1) and it keeps the photo's structure.
-GATE = {"median_style_distance": 1.0, "content_structure": 0.3}
+# A style ships only if the judges find the result closer to the style than the photo was,
+# on average and on most photos (mean and median style distance < 1: a median alone passed
+# style-hubble, whose mean 1.038 was worse than the untouched photos), and it keeps the
+# photo's structure.
+GATE = {"style_distance": 1.0, "median_style_distance": 1.0, "content_structure": 0.3}
 RECIPE = ["--steps", "2000"]  # the defaults of `image style train` otherwise
 EVAL_CONTENTS = ("astronaut", "chelsea", "coffee", "rocket", "retina")
 EVAL_SIZE = 256  # the style benchmark's size, so the figures sit beside its Gatys figures
@@ -78,7 +80,8 @@ def build(short: str, source: str, args: argparse.Namespace) -> int:
     metrics, preview = measure(model, source)
     print(json.dumps({"model": f"style-{short}"} | metrics))
     passed = (
-        metrics["median_style_distance"] < GATE["median_style_distance"]
+        metrics["style_distance"] < GATE["style_distance"]
+        and metrics["median_style_distance"] < GATE["median_style_distance"]
         and metrics["content_structure"] > GATE["content_structure"]
     )
     if not (passed or args.ship_anyway):
@@ -92,6 +95,12 @@ def build(short: str, source: str, args: argparse.Namespace) -> int:
         "steps": record["steps"],
         "train_seconds": record["train_seconds"],
         "parameters": sum(p.numel() for p in model.parameters()),
+        "features": model.config.features,
+        "features_weights": (
+            f"its weights: {weights_licence(model.config.features)}"
+            if weights_licence(model.config.features)
+            else "no pretrained weights (random, seed 0)"
+        ),
         "metrics": metrics,
     }
     model.save_pretrained(out, card=card(name, source, facts), extra=facts, dtype=torch.float16)
@@ -148,8 +157,7 @@ in the style of `{source}`, a picture that ships with scikit-image. Use it with
 - Data: random crops, mirrored at random, of scikit-image's sample photos (astronaut,
   chelsea, coffee, rocket, retina, hubble_deep_field, immunohistochemistry).
 - Losses: museforge's Gatys losses (content, Gram-matrix style, total variation) under
-  the random multi-scale feature network (`random-multiscale`, seed 0); no pretrained
-  weights.
+  the `{facts["features"]}` feature network; {facts["features_weights"]}.
 - Steps: {facts["steps"]:,}; wall time {minutes} min; {facts["parameters"]:,} parameters
 - Hardware: {hardware()}
 - Weights stored as float16 (loaded as float32); the figures below are of these weights.

@@ -76,7 +76,7 @@ def test_training_lowers_the_style_loss_and_records_its_command(trained):
     lines = [json.loads(x) for x in (trained / "metrics.jsonl").read_text().splitlines()]
     first, last = lines[0], lines[-1]
     assert last["step"] == 40
-    assert last["style"] < 0.8 * first["style"], (first, last)
+    assert last["style"] < 0.9 * first["style"], (first, last)  # VGG16 perceptual loss
     model = load_fast_style(trained / "model")
     assert model.config.style == "skimage:brick" and model.config.width == 4
     record = json.loads((trained / "model" / "config.json").read_text())

@@ -154,7 +154,7 @@ def test_projection_finds_a_picture_the_generator_made():
     a, b = seed_latents(model, [1000, 1001])
     ws = torch.cat([a[None, :4], b[None, 4:]], dim=1)  # a w+ that no seed gives
     target = render(model, ws)[0]
-    found = project(model, target, steps=150, seed=0)
+    found = project(model, target, steps=150, seed=0, distance="pixel")
     start_db = 10 * math.log10(4.0 / found.losses[0])  # pixels span -1..1
     assert found.psnr >= 25.0, (found.psnr, start_db)
     assert found.psnr > start_db + 8.0  # Adam did the work, not the choice of start
@@ -166,10 +166,21 @@ def test_projection_finds_a_picture_the_generator_made():
 def test_projection_of_a_dcgan_moves_z_towards_the_target():
     model = tiny("dcgan")
     target = render(model, seed_latents(model, [1000]))[0]
-    found = project(model, target, steps=30)
+    found = project(model, target, steps=30, distance="pixel")
     assert found.latent.shape == (1, 16)
     assert found.losses[-1] < found.losses[0]
     assert math.isfinite(found.psnr) and found.psnr > 30.0
+
+
+def test_perceptual_projection_lowers_the_vgg16_distance(home):
+    model = tiny("dcgan")
+    target = render(model, seed_latents(model, [1000]))[0]
+    start = project(model, target, steps=1, starts=0, distance="perceptual")
+    found = project(model, target, steps=12, starts=0, distance="perceptual")
+    assert found.losses[-1] < 0.7 * found.losses[0]
+    assert found.psnr > start.psnr + 2.0  # closer in pixels too
+    with pytest.raises(UserError, match="choose perceptual or pixel"):
+        project(model, target, steps=1, distance="lpips")
 
 
 def png_claiming_size(path: Path, width: int, height: int) -> Path:
@@ -209,6 +220,10 @@ def test_real_images_against_other_real_images_sit_at_the_swd_floor(lfw):
         assert math.isfinite(report[key]), key
     assert report["swd"] < 1.5 * report["swd_floor"]  # within the floor's own noise
     assert 0.8 < report["nn_ratio"] < 1.25  # as close to the real images as they lie
+    # KID: real faces against other real faces sit where real halves do, near 0
+    assert abs(report["kid"] - report["kid_real"]) < 3 * (
+        report["kid_std"] + report["kid_real_std"]
+    )
     with pytest.raises(UserError, match="2 samples"):
         evaluate_images(other[:1], real)
 
@@ -219,6 +234,7 @@ def test_evaluate_measures_samples_against_a_cache_of_the_models_size(lfw, tmp_p
     assert {"swd", "swd_floor", "ms_ssim", "nn_ratio"} <= report.keys()
     assert all(math.isfinite(report[k]) for k in ("swd", "swd_floor", "ms_ssim", "nn_ratio"))
     assert report["swd"] > 2 * report["swd_floor"]  # an untrained model is far from faces
+    assert report["kid"] > report["kid_real"] + 5 * report["kid_std"]  # so KID says too
     big = build_image_dataset("skimage:lfw_subset", tmp_path / "lfw64.npz", 64, progress=False)
     with pytest.raises(UserError, match="64 px"):
         evaluate(model, big, n_samples=16)
@@ -310,6 +326,7 @@ def test_the_project_command_writes_target_rebuilt_image_and_variations(
     Image.fromarray(own_image(tiny("stylegan"), 1000)).save(picture)
     out = tmp_path / "found"
     args = ["project", picture, "--model", model_dir, "--out", out, "--steps", "20"]
+    args += ["--distance", "pixel"]
     assert gan(*args, "--vary", "2", "--amount", "0.2") == 0
     assert "PSNR" in capsys.readouterr().out
     assert names(out) == [
@@ -331,7 +348,15 @@ def test_the_evaluate_command_prints_one_json_object(model_dir, capsys):
     args = ["evaluate", "--model", model_dir, "--data", "skimage:lfw_subset", "--samples", "8"]
     assert gan(*args, "--json") == 0
     report = json.loads(capsys.readouterr().out)
-    assert {"swd", "swd_floor", "ms_ssim", "nn_ratio"} <= report.keys()
+    assert {
+        "swd",
+        "swd_floor",
+        "ms_ssim",
+        "nn_ratio",
+        "kid",
+        "kid_std",
+        "kid_real",
+    } <= report.keys()
     assert report["model"].startswith("model@") and report["samples"] == 8
     assert gan(*args) == 0
     assert "SWD" in capsys.readouterr().out

@@ -58,6 +58,7 @@ def collect() -> dict:
     import torch
 
     from museforge.core.checkpoints import shipped_models
+    from museforge.core.pretrained.sources import pretrained_report
     from museforge.image.style.features import vgg19_status
     from museforge.music.soundfont import find_soundfont, fluidsynth_binary
     from museforge.story.llm import runtime_report
@@ -84,6 +85,7 @@ def collect() -> dict:
         "objects": str(home.objects_dir()),
         "shipped_models": shipped_models(),
         "vgg19": vgg19_status(),
+        "pretrained": pretrained_report(),
         "story_model": runtime_report(),
     }
 
@@ -133,6 +135,8 @@ def doctor(
     table.add_row("objects", info["objects"])
     table.add_row("shipped models", ", ".join(info["shipped_models"]) or "none")
     table.add_row("VGG-19 weights", info["vgg19"])
+    for network, line in info["pretrained"].items():
+        table.add_row(f"{network} weights", escape(line))
     table.add_row("story model", _story_model(info["story_model"]))
     for name, version in info["packages"].items():
         table.add_row(name, version if version != "not installed" else f"[dim]{version}[/dim]")

