@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import typer
 from typer.main import get_command
 
-from museforge.cli import demo, doctor, image, music, store, story
+from museforge.cli import demo, doctor, image, music, paint, store, story
 from museforge.errors import UserError
 
 try:  # typer vendors click; the class that means "no arguments, show the help"
@@ -37,6 +37,7 @@ app.add_typer(store.app, name="store")
 app.add_typer(music.app, name="music")
 app.add_typer(image.app, name="image")
 app.add_typer(story.app, name="story")
+app.add_typer(paint.app, name="paint")
 
 
 # The command line being run, recorded in what it makes (a trained model's config).

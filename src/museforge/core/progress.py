@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from rich.console import Console
@@ -32,3 +33,19 @@ def track(items: Iterable[T], total: int, label: str, enabled: bool = True) -> I
         for item in items:
             yield item
             bar.advance(task)
+
+
+@contextmanager
+def counter(total: int, label: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """The same bar for work that reports how far it got: call the yielded function with
+    the count done so far (a painter calls it after each stroke)."""
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), disable=not enabled) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)

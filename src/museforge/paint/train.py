@@ -1,0 +1,54 @@
+"""Train a painting agent with the project's one training loop (``core/training.py``).
+
+The data are 64 px crops of pictures that ship with scikit-image (``paint/data.py``); the
+loss is model-based DDPG's (``paint/ddpg.py``). A checkpoint holds the actor, the critic
+and its target copy, the optimizer and the random state; the replay memory and the
+episodes under way are not kept, so a resumed run refills them and does not repeat an
+uninterrupted run bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from museforge.core.training import TrainConfig, TrainResult, train
+from museforge.paint.data import training_pictures
+from museforge.paint.ddpg import AgentConfig, DDPGLoss, PaintAgent
+
+
+@dataclass
+class PaintTrainConfig:
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            steps=3000, batch_size=16, lr=3e-4, checkpoint_every=250, log_every=25
+        )
+    )
+    pictures: int = 3000  # training crops
+    memory: int = 2048  # states in the replay memory
+    noise: float = 0.05  # exploration noise on the actor's strokes
+
+
+def train_agent(
+    config: PaintTrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    command: str | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Fit a ``PaintAgent``; the model folder lands in ``out_dir/model``."""
+    pictures = training_pictures(config.pictures, config.agent.size, seed=config.train.seed)
+    agent = PaintAgent(config.agent)
+    loss = DDPGLoss(config.agent, config.train.batch_size, config.memory, config.noise)
+    return train(
+        agent,
+        pictures,
+        loss,
+        config.train,
+        out_dir,
+        resume=resume,
+        command=command,
+        progress=progress,
+    )
