@@ -160,7 +160,9 @@ def draw_cmd(
         "seconds": round(seconds, 3),
         **plot_info,
     }
-    ids = _keep(files, image, start, mask, params, seed, _model_name(method, model))
+    from museforge.paint.results import keep_drawing
+
+    ids = keep_drawing(files, image, start, mask, params, seed, _model_name(method, model))
     console = Console()
     for key, path in files.items():
         console.print(f"{path}  [dim]{ids[key][:12]}[/dim]")
@@ -193,62 +195,6 @@ def _plot(drawing, height, width, config, profile, folder: Path, files: dict) ->
         "pen_up_sorted_mm": round(plot.pen_up_sorted, 1),
         "pen_down_mm": round(plot.pen_down, 1),
     }
-
-
-def _keep(
-    files: dict[str, Path],
-    image: str,
-    start: Path | None,
-    mask: str | None,
-    params: dict,
-    seed: int,
-    model: str,
-) -> dict[str, str]:
-    """Store the painting with its inputs as parents, and the other files as renderings."""
-    from museforge.core.store import Store
-    from museforge.paint.pictures import SAMPLE_PREFIX, is_sample
-
-    def source_file(source: str) -> Path:
-        if not is_sample(source):
-            return Path(source)
-        from importlib import resources
-
-        import skimage.data
-
-        name = source[len(SAMPLE_PREFIX) :]
-        folder = Path(str(resources.files(skimage.data)))
-        return next(iter(sorted(folder.glob(f"{name}.*"))), None) or folder / f"{name}.png"
-
-    ids: dict[str, str] = {}
-    with Store() as store:
-        parents = []
-        for role, source in (("picture", image), ("mask", mask)):
-            if source is None:
-                continue
-            path = source_file(source)
-            if path.is_file():
-                kept = store.add_file(path, kind="image", note=f"given as the {role} ({source})")
-                parents.append((kept.id, "input"))
-        if start is not None:
-            kept = store.add_file(start, kind="painting", note=f"the drawing continued ({start})")
-            parents.append((kept.id, "continuation-of"))
-        painting = store.add_file(
-            files["png"], kind="painting", params=params, seed=seed, model_id=model, parents=parents
-        )
-        ids["png"] = painting.id
-        for key, path in files.items():
-            if key == "png":
-                continue
-            kind = "plot" if key.startswith("plot") else "painting"
-            ids[key] = store.add_file(
-                path,
-                kind=kind,
-                params=params,
-                seed=seed,
-                model_id=model,
-                parents=[(painting.id, "rendered-from")],
-            ).id
-    return ids
 
 
 @app.command("train")

@@ -38,6 +38,7 @@ class AgentConfig:
     hidden: int = 256
     gamma: float = 0.9  # discount of V(s') (the paper: 0.95 ** 5)
     fit_colour: bool = True
+    logit_penalty: float = 1e-3  # keeps the actor's sigmoids out of saturation
     brush: BrushConfig = field(default_factory=BrushConfig)
 
 
@@ -83,10 +84,14 @@ class PaintAgent(nn.Module, Pretrained):
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
 
+    def logits(self, canvas: Tensor, target: Tensor, step: Tensor) -> Tensor:
+        """The actor's output before the sigmoid, ``[B, bundle, 13]``."""
+        x = state_planes(canvas, target, step, self.config.steps)
+        return self.actor(x).view(-1, self.config.bundle, STROKE_SIZE)
+
     def act(self, canvas: Tensor, target: Tensor, step: Tensor) -> Tensor:
         """A bundle of strokes ``[B, bundle, 13]`` for each state."""
-        x = state_planes(canvas, target, step, self.config.steps)
-        return torch.sigmoid(self.actor(x)).view(-1, self.config.bundle, STROKE_SIZE)
+        return torch.sigmoid(self.logits(canvas, target, step))
 
     def value(
         self, canvas: Tensor, target: Tensor, step: Tensor, net: nn.Module | None = None
@@ -203,13 +208,15 @@ class DDPGLoss:
         t = self.mem_step[pick]
         start = l2(blank(len(pick), *canvas.shape[-2:]), target).clamp_min(1e-4)
 
-        after, _ = agent.apply(canvas, target, agent.act(canvas, target, t))
+        logits = agent.logits(canvas, target, t)
+        after, _ = agent.apply(canvas, target, torch.sigmoid(logits))
         reward = (l2(canvas, target) - l2(after, target)) / start
         live = (t + 1 < self.config.steps).float()
         frozen = {k: v.detach() for k, v in agent.critic.named_parameters()}
         planes = state_planes(after, target, t + 1, self.config.steps)
         v_next = functional_call(agent.critic, frozen, (planes,)).squeeze(1)
         actor_loss = -(reward + self.config.gamma * live * v_next).mean()
+        actor_loss = actor_loss + self.config.logit_penalty * (logits**2).mean()
 
         with torch.no_grad():
             v_target = agent.value(after, target, t + 1, agent.critic_target)
@@ -225,5 +232,6 @@ class DDPGLoss:
             "reward": float(reward.detach().mean()),
             "critic_loss": float(critic_loss.detach()),
             "value": float(v.detach().mean()),
+            "saturated": float((logits.detach().abs() > 4).float().mean()),
         }
         return actor_loss + critic_loss, metrics

@@ -12,6 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from museforge.core.atomic import atomic_path
 from museforge.core.training import TrainConfig, TrainResult, train
 from museforge.paint.data import training_pictures
 from museforge.paint.ddpg import AgentConfig, DDPGLoss, PaintAgent
@@ -22,7 +26,7 @@ class PaintTrainConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
-            steps=3000, batch_size=16, lr=3e-4, checkpoint_every=250, log_every=25
+            steps=3000, batch_size=16, lr=3e-4, grad_clip=None, checkpoint_every=100, log_every=25
         )
     )
     pictures: int = 3000  # training crops
@@ -39,7 +43,7 @@ def train_agent(
     progress: bool = True,
 ) -> TrainResult:
     """Fit a ``PaintAgent``; the model folder lands in ``out_dir/model``."""
-    pictures = training_pictures(config.pictures, config.agent.size, seed=config.train.seed)
+    pictures = _cached_pictures(Path(out_dir), config)
     agent = PaintAgent(config.agent)
     loss = DDPGLoss(config.agent, config.train.batch_size, config.memory, config.noise)
     return train(
@@ -52,3 +56,16 @@ def train_agent(
         command=command,
         progress=progress,
     )
+
+
+def _cached_pictures(out_dir: Path, config: PaintTrainConfig) -> Tensor:
+    """The training crops, cut once per run folder and kept there (a resume reuses them)."""
+    key = f"{config.pictures}-{config.agent.size}-{config.train.seed}"
+    path = out_dir / f"pictures-{key}.safetensors"
+    if path.is_file():
+        return load_file(path)["pictures"]
+    pictures = training_pictures(config.pictures, config.agent.size, seed=config.train.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file({"pictures": pictures}, tmp)
+    return pictures
