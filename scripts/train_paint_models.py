@@ -36,6 +36,7 @@ from museforge.paint.evaluate import evaluate, write_plot
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "painter-64"
 CHUNK = 200
+BASELINES = ("greedy", "optimize", "painterly")
 
 
 def train_for(run_dir: Path, seconds: float, steps_cap: int) -> float:
@@ -126,10 +127,19 @@ def main() -> int:
     parser.add_argument("--runs", type=Path, default=ROOT / ".cache" / "runs")
     parser.add_argument("--images", type=int, default=6, help="held-out pictures to measure on")
     parser.add_argument("--ship-only", action="store_true")
+    parser.add_argument(
+        "--baselines-only", action="store_true", help="measure the baselines (kept for shipping)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     command = shlex.join(["python", "scripts/train_paint_models.py", *sys.argv[1:]])
     run_dir = args.runs / NAME
+    run_dir.mkdir(parents=True, exist_ok=True)
+    baselines_file = run_dir / f"baselines-{args.images}.json"
+    if args.baselines_only:
+        report = evaluate(list(BASELINES), None, images=args.images)
+        baselines_file.write_text(json.dumps(report) + "\n")
+        return 0
     wall_file = run_dir / "wall_seconds.json"
     if not args.ship_only:
         wall = train_for(run_dir, args.minutes * 60, args.max_steps)
@@ -137,7 +147,13 @@ def main() -> int:
     wall = json.loads(wall_file.read_text())
     agent = PaintAgent.from_pretrained(run_dir / MODEL_DIR)
     record = read_config(run_dir / MODEL_DIR)
-    report = evaluate(["agent", "greedy", "optimize", "painterly"], agent, images=args.images)
+    if baselines_file.is_file():  # measured while the agent trained
+        report = evaluate(["agent"], agent, images=args.images)
+        baselines = json.loads(baselines_file.read_text())
+        report |= {k: v for k, v in baselines.items() if k.split(".")[0] in BASELINES}
+        report["curves"] |= baselines["curves"]
+    else:
+        report = evaluate(["agent", *BASELINES], agent, images=args.images)
     print(json.dumps({k: v for k, v in report.items() if k != "curves"}), flush=True)
     target = WEIGHTS_DIR / NAME
     staging = run_dir / "ship"

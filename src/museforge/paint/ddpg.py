@@ -7,11 +7,17 @@ V(s')`` where ``s'`` is the canvas after the bundle, and the actor climbs ``r + 
 with gradients that flow through the renderer into its strokes. The critic learns ``V``
 from ``r + gamma V_target(s')``, with ``V_target`` a slowly following copy.
 
-Sized for a CPU: 64 px canvases, four strided convolutions and two linear layers per
-network (about 1M weights each), instead of the paper's ResNet-18 at 128 px.
-Departure from the paper (named): with ``fit_colour`` each stroke's colour is the one that
-lowers the error most under its coverage (a closed form, see ``greedy.best_colour``), so
-the actor chooses shapes and the colours follow; the paper's actor emits colours too.
+Sized for a CPU: 64 px canvases and small networks instead of the paper's ResNet-18 at
+128 px. Departures from the paper (named):
+
+- The actor is fully convolutional: it proposes one stroke for every cell of a ``grid x
+  grid`` layout, its ends within ``reach`` cells of the cell's centre, and the bundle is
+  the strokes of the ``bundle`` cells where the canvas is furthest from the target. A
+  first actor in the paper's form (convolutions, then linear layers emitting the whole
+  bundle) learnt, in the minutes a CPU gives it, one fixed set of strokes whatever the
+  picture; a stroke per cell depends on what lies under it from the first step.
+- With ``fit_colour`` each stroke's colour is the one that lowers the error most under
+  its coverage (a closed form, see ``greedy.best_colour``), so the actor chooses shapes.
 """
 
 from __future__ import annotations
@@ -35,7 +41,9 @@ class AgentConfig:
     bundle: int = 5  # strokes per step (the paper: 5)
     steps: int = 40  # steps per episode: 200 strokes (the paper: 40)
     width: int = 32  # channels of the first convolution (doubling twice)
-    hidden: int = 256
+    hidden: int = 256  # the critic's linear layer
+    grid: int = 8  # the actor proposes a stroke per cell of a grid x grid layout
+    reach: float = 2.0  # a stroke's ends lie within this many cells of its cell's centre
     gamma: float = 0.9  # discount of V(s') (the paper: 0.95 ** 5)
     fit_colour: bool = True
     logit_penalty: float = 1e-3  # keeps the actor's sigmoids out of saturation
@@ -54,6 +62,22 @@ def _encoder(in_ch: int, width: int, hidden: int, size: int, out: int) -> nn.Seq
         layers += [nn.Conv2d(a, b, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
     flat = chans[-1] * (size // 16) ** 2
     layers += [nn.Flatten(), nn.Linear(flat, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, out)]
+    return nn.Sequential(*layers)
+
+
+def _actor(in_ch: int, width: int, size: int, grid: int) -> nn.Sequential:
+    """Strided convolutions down to ``grid x grid``, then 13 numbers per cell."""
+    layers: list[nn.Module] = []
+    chans, side = in_ch, size
+    out = width
+    while side > grid:
+        layers += [nn.Conv2d(chans, out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        chans, side, out = out, side // 2, min(out * 2, width * 4)
+    layers += [
+        nn.Conv2d(chans, chans, 3, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(chans, STROKE_SIZE, 1),
+    ]
     return nn.Sequential(*layers)
 
 
@@ -76,22 +100,49 @@ class PaintAgent(nn.Module, Pretrained):
         super().__init__()
         self.config = config or AgentConfig()
         c = self.config
-        if c.size % 16:
-            raise ValueError(f"size must be a multiple of 16, not {c.size}")
-        self.actor = _encoder(12, c.width, c.hidden, c.size, c.bundle * STROKE_SIZE)
+        if c.size % 16 or c.size % c.grid or c.grid * c.grid < c.bundle:
+            raise ValueError(f"size {c.size} must be a multiple of 16 and of grid {c.grid}")
+        self.actor = _actor(12, c.width, c.size, c.grid)
         self.critic = _encoder(12, c.width, c.hidden, c.size, 1)
         self.critic_target = _encoder(12, c.width, c.hidden, c.size, 1)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
 
-    def logits(self, canvas: Tensor, target: Tensor, step: Tensor) -> Tensor:
-        """The actor's output before the sigmoid, ``[B, bundle, 13]``."""
-        x = state_planes(canvas, target, step, self.config.steps)
-        return self.actor(x).view(-1, self.config.bundle, STROKE_SIZE)
+    def propose(self, canvas: Tensor, target: Tensor, step: Tensor) -> tuple[Tensor, Tensor]:
+        """The actor's output before the sigmoid for the bundle's cells, ``[B, bundle, 13]``,
+        and those cells ``[B, bundle]``: where the canvas is furthest from the target."""
+        c = self.config
+        x = state_planes(canvas, target, step, c.steps)
+        per_cell = self.actor(x).flatten(2).transpose(1, 2)  # [B, grid * grid, 13]
+        error = ((canvas - target) ** 2).sum(dim=1, keepdim=True)
+        cell_error = nn.functional.adaptive_avg_pool2d(error, c.grid).flatten(1)
+        cells = cell_error.topk(c.bundle, dim=1).indices  # [B, bundle]
+        return per_cell.gather(1, cells[..., None].expand(-1, -1, STROKE_SIZE)), cells
+
+    def place(self, raw: Tensor, cells: Tensor) -> Tensor:
+        """Strokes in canvas coordinates from numbers relative to their cells."""
+        c = self.config
+        cx = ((cells % c.grid).float() + 0.5) / c.grid
+        cy = ((cells // c.grid).float() + 0.5) / c.grid
+        span = 2 * c.reach / c.grid
+        ends = []
+        for i in (0, 4):
+            ends.append((cx + (raw[..., i] - 0.5) * span).clamp(0, 1))
+            ends.append((cy + (raw[..., i + 1] - 0.5) * span).clamp(0, 1))
+        return torch.cat(
+            [
+                torch.stack(ends[:2], -1),
+                raw[..., 2:4],
+                torch.stack(ends[2:], -1),
+                raw[..., 6:],
+            ],
+            dim=-1,
+        )
 
     def act(self, canvas: Tensor, target: Tensor, step: Tensor) -> Tensor:
-        """A bundle of strokes ``[B, bundle, 13]`` for each state."""
-        return torch.sigmoid(self.logits(canvas, target, step))
+        """A bundle of strokes ``[B, bundle, 13]`` for each state, in canvas coordinates."""
+        logits, cells = self.propose(canvas, target, step)
+        return self.place(torch.sigmoid(logits), cells)
 
     def value(
         self, canvas: Tensor, target: Tensor, step: Tensor, net: nn.Module | None = None
@@ -208,8 +259,8 @@ class DDPGLoss:
         t = self.mem_step[pick]
         start = l2(blank(len(pick), *canvas.shape[-2:]), target).clamp_min(1e-4)
 
-        logits = agent.logits(canvas, target, t)
-        after, _ = agent.apply(canvas, target, torch.sigmoid(logits))
+        logits, cells = agent.propose(canvas, target, t)
+        after, _ = agent.apply(canvas, target, agent.place(torch.sigmoid(logits), cells))
         reward = (l2(canvas, target) - l2(after, target)) / start
         live = (t + 1 < self.config.steps).float()
         frozen = {k: v.detach() for k, v in agent.critic.named_parameters()}
