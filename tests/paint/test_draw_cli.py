@@ -95,6 +95,7 @@ def _huge_png(path: Path, side: int = 30000) -> Path:
         ("negative", ["--strokes", "-3"], "--strokes"),
         ("paper", ["--plotter", "40x25mm", "--margin", "15"], "smaller than its margins"),
         ("missing", [], "no such picture file"),
+        ("serial", ["--serial", "/dev/ttyUSB0"], "give --plotter too"),
     ],
 )
 def test_bad_input_gives_one_line_exit_2_and_writes_nothing(

@@ -85,6 +85,12 @@ def draw_cmd(
     gcode_profile: Annotated[
         Path | None, typer.Option(help="A TOML G-code profile: pen lift, feeds, header.")
     ] = None,
+    serial: Annotated[
+        str | None,
+        typer.Option(
+            help="Stream plot.gcode to a GRBL machine on this serial port (needs --plotter)."
+        ),
+    ] = None,
     seed: SeedOpt = 0,
 ) -> None:
     """Paint IMAGE with N strokes; write the PNG, a time-lapse GIF and an SVG of the strokes."""
@@ -101,6 +107,8 @@ def draw_cmd(
     if mask:
         check_source(mask)
     plot_config = None
+    if serial is not None and plotter is None:
+        raise UserError("--serial streams the plotter's G-code: give --plotter too")
     if plotter is not None:
         plot_config = PlotterConfig(
             paper=plotter, landscape=landscape, margin=margin, pen_width=pen_width
@@ -172,6 +180,13 @@ def draw_cmd(
             f"{plot_info['pen_up_sorted_mm']:.0f} mm sorted; pen down "
             f"{plot_info['pen_down_mm']:.0f} mm"
         )
+    if serial is not None:
+        from museforge.paint.grbl import program_lines, stream
+
+        program = program_lines(files["plot_gcode"].read_text(encoding="utf-8"))
+        with counter(len(program), f"plot {serial}") as advance:
+            done = stream(serial, program, on_line=advance)
+        console.print(f"sent {done} lines to {serial}")
 
 
 def _plot(drawing, height, width, config, profile, folder: Path, files: dict) -> dict:
