@@ -73,3 +73,9 @@ def test_the_agent_trains_through_the_loop_saves_loads_and_paints(tmp_path: Path
     assert torch.equal(strokes, agent_strokes(agent, target, 5))
     # colours are fitted: the first stroke paints the target's colour under it
     assert _l2(strokes, target) < float(((blank(1, 32, 32) - target) ** 2).mean())
+    # patch by patch: 3 strokes on the whole, then 6 shared by the four patches
+    divided = agent_strokes(agent, target, 9, divide=2, coarse=0.3)
+    assert divided.shape == (9, 13) and divided.min() >= 0 and divided.max() <= 1
+    assert torch.allclose(divided[:3, :6], agent_strokes(agent, target, 3)[:, :6], atol=0.01)
+    late = divided[3:]
+    assert (late[:, 6:8] <= 0.5).all()  # half the radius, in the whole canvas' units

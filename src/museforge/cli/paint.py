@@ -72,6 +72,12 @@ def draw_cmd(
         str | None,
         typer.Option(help="A picture, white where the canvas must be kept: no new stroke there."),
     ] = None,
+    divide: Annotated[
+        int,
+        typer.Option(
+            min=1, max=8, help="Agents: paint the second half patch by patch on an N x N split."
+        ),
+    ] = 1,
     pen: Annotated[
         bool, typer.Option(help="Pen mode: black ink of one width (for a plotter).")
     ] = False,
@@ -138,6 +144,7 @@ def draw_cmd(
             brush=brush,
             start=start_strokes,
             keep=keep,
+            divide=divide,
             on_stroke=advance,
         )
     seconds = time.perf_counter() - started
@@ -163,6 +170,7 @@ def draw_cmd(
         "size": size,
         "out_size": out_size,
         "pen": pen,
+        "divide": divide,
         "start": str(start) if start else None,
         "mask": mask,
         "seconds": round(seconds, 3),

@@ -32,7 +32,14 @@ from torch.func import functional_call
 from museforge.core.checkpoints import Pretrained
 from museforge.paint.env import l2
 from museforge.paint.greedy import best_colour
-from museforge.paint.strokes import STROKE_SIZE, BrushConfig, blank, composite, stroke_alpha
+from museforge.paint.strokes import (
+    STROKE_SIZE,
+    BrushConfig,
+    blank,
+    composite,
+    paint,
+    stroke_alpha,
+)
 
 
 @dataclass
@@ -108,15 +115,21 @@ class PaintAgent(nn.Module, Pretrained):
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
 
-    def propose(self, canvas: Tensor, target: Tensor, step: Tensor) -> tuple[Tensor, Tensor]:
+    def propose(
+        self, canvas: Tensor, target: Tensor, step: Tensor, gen: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         """The actor's output before the sigmoid for the bundle's cells, ``[B, bundle, 13]``,
-        and those cells ``[B, bundle]``: where the canvas is furthest from the target."""
+        and those cells ``[B, bundle]``: where the canvas is furthest from the target (with
+        ``gen``, drawn at random in proportion to their error)."""
         c = self.config
         x = state_planes(canvas, target, step, c.steps)
         per_cell = self.actor(x).flatten(2).transpose(1, 2)  # [B, grid * grid, 13]
         error = ((canvas - target) ** 2).sum(dim=1, keepdim=True)
         cell_error = nn.functional.adaptive_avg_pool2d(error, c.grid).flatten(1)
-        cells = cell_error.topk(c.bundle, dim=1).indices  # [B, bundle]
+        if gen is None:
+            cells = cell_error.topk(c.bundle, dim=1).indices  # [B, bundle]
+        else:
+            cells = torch.multinomial(cell_error + 1e-12, c.bundle, generator=gen)
         return per_cell.gather(1, cells[..., None].expand(-1, -1, STROKE_SIZE)), cells
 
     def place(self, raw: Tensor, cells: Tensor) -> Tensor:
@@ -180,24 +193,99 @@ def agent_strokes(
     *,
     canvas: Tensor | None = None,
     keep: Tensor | None = None,
+    seed: int = 0,
+    divide: int = 1,
+    coarse: float = 0.5,
     on_stroke: Callable[[int], None] | None = None,
 ) -> Tensor:
-    """``count`` strokes ``[count, 13]`` for ``target [1, 3, H, W]``: one forward pass per
-    bundle on the picture resized to the agent's canvas."""
-    size = agent.config.size
-    small_target = _fit(target, size)
-    small_keep = _fit(keep, size) if keep is not None else None
-    canvas = blank(1, size, size) if canvas is None else _fit(canvas, size)
-    strokes = []
-    bundles = -(-count // agent.config.bundle)
-    for i in range(bundles):
-        step = torch.tensor([min(i, agent.config.steps - 1)])
-        bundle = agent.act(canvas, small_target, step)
-        canvas, painted = agent.apply(canvas, small_target, bundle, small_keep)
+    """``count`` strokes ``[count, 13]`` for ``target [1, 3, H, W]``, one forward pass per
+    bundle. With ``divide`` > 1, in Learning to Paint's coarse-to-fine way: the first
+    ``coarse`` of the strokes on the whole picture at the agent's size, the rest patch by
+    patch on a ``divide x divide`` split of it at ``divide`` times that size (finer strokes
+    for details; measured on held-out 64 px pictures at step 300 of training: L2 after 200
+    strokes 0.0084 instead of 0.0098, in four times the time).
+
+    At painting time the bundle's cells are drawn at random in proportion to their error
+    (seeded), not always the worst ones: a cell the agent cannot improve is not painted
+    over and over with the same stroke.
+    """
+    size, brush = agent.config.size, agent.config.brush
+    gen = torch.Generator().manual_seed(seed)
+    big = size * divide
+    full_target = _fit(target, big)
+    full_keep = _fit(keep, big) if keep is not None else None
+    start = blank(1, big, big) if canvas is None else _fit(canvas, big)
+    n_coarse = count if divide == 1 else min(count, round(count * coarse))
+    strokes = _episode(
+        agent,
+        _fit(start, size),
+        _fit(full_target, size),
+        _fit(full_keep, size) if full_keep is not None else None,
+        n_coarse,
+        0,
+        gen,
+        on_stroke,
+    )
+    done = len(strokes)
+    patches = divide * divide
+    left = count - done
+    for p in range(patches if left else 0):
+        share = left // patches + (1 if p < left % patches else 0)
+        if not share:
+            continue
+        row, col = divide_at = divmod(p, divide)
+        box = (slice(None), slice(None), slice(row * size, (row + 1) * size))
+        box = (*box, slice(col * size, (col + 1) * size))
+        painted = paint(start, torch.cat(strokes)[None], brush) if strokes else start
+        local = _episode(
+            agent,
+            painted[box],
+            full_target[box],
+            full_keep[box] if full_keep is not None else None,
+            share,
+            agent.config.steps // 2,
+            gen,
+            None,
+        )
+        strokes += [_from_patch(s, divide_at, divide, brush) for s in local]
+        done += share
+        if on_stroke is not None:
+            on_stroke(done)
+    return torch.cat(strokes)[:count] if strokes else torch.empty(0, STROKE_SIZE)
+
+
+def _episode(
+    agent: PaintAgent,
+    canvas: Tensor,
+    target: Tensor,
+    keep: Tensor | None,
+    count: int,
+    first_step: int,
+    gen: torch.Generator,
+    on_stroke: Callable[[int], None] | None,
+) -> list[Tensor]:
+    strokes: list[Tensor] = []
+    for i in range(-(-count // agent.config.bundle)):
+        step = torch.tensor([min(first_step + i, agent.config.steps - 1)])
+        logits, cells = agent.propose(canvas, target, step, gen)
+        bundle = agent.place(torch.sigmoid(logits), cells)
+        canvas, painted = agent.apply(canvas, target, bundle, keep)
         strokes.append(painted[0])
         if on_stroke is not None:
             on_stroke(min(count, (i + 1) * agent.config.bundle))
-    return torch.cat(strokes)[:count] if strokes else torch.empty(0, STROKE_SIZE)
+    return [torch.cat(strokes)[:count]] if strokes else []
+
+
+def _from_patch(strokes: Tensor, at: tuple[int, int], divide: int, brush: BrushConfig) -> Tensor:
+    """Strokes painted on one patch, in the whole canvas' coordinates and radii."""
+    row, col = at
+    out = strokes.clone()
+    out[:, [0, 4]] = (col + strokes[:, [0, 4]]) / divide
+    out[:, [1, 5]] = (row + strokes[:, [1, 5]]) / divide
+    span = brush.max_radius - brush.min_radius
+    radius = (brush.min_radius + strokes[:, 6:8] * span) / divide
+    out[:, 6:8] = ((radius - brush.min_radius) / span).clamp(0.0, 1.0)
+    return out
 
 
 def _fit(image: Tensor, size: int) -> Tensor:

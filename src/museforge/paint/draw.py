@@ -49,9 +49,11 @@ def paint_strokes(
     brush: BrushConfig | None = None,
     start: Tensor | None = None,
     keep: Tensor | None = None,
+    divide: int = 1,
     on_stroke: Callable[[int], None] | None = None,
 ) -> Drawing:
-    """Strokes for ``target [1, 3, H, W]``: a baseline by name, or an agent."""
+    """Strokes for ``target [1, 3, H, W]``: a baseline by name, or an agent (which paints
+    the details patch by patch on a ``divide x divide`` split when ``divide`` > 1)."""
     torch.manual_seed(seed)
     start = torch.empty(0, STROKE_SIZE) if start is None else start
     if isinstance(method, PaintAgent):
@@ -60,7 +62,16 @@ def paint_strokes(
     _, _, h, w = target.shape
     canvas = paint(blank(1, h, w), start[None], brush) if len(start) else None
     if isinstance(method, PaintAgent):
-        new = agent_strokes(method, target, count, canvas=canvas, keep=keep, on_stroke=on_stroke)
+        new = agent_strokes(
+            method,
+            target,
+            count,
+            canvas=canvas,
+            keep=keep,
+            seed=seed,
+            divide=divide,
+            on_stroke=on_stroke,
+        )
     else:
         new = BASELINES[method](
             target,
