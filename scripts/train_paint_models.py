@@ -56,9 +56,10 @@ def train_for(run_dir: Path, seconds: float, steps_cap: int) -> float:
     return time.perf_counter() - started
 
 
-def curve_png(metrics: Path, path: Path) -> Path:
-    """The training curve: mean reward of the sampled states against steps."""
+def curve_png(metrics: Path, path: Path, last_step: int) -> Path:
+    """The training curve up to ``last_step``: mean reward of the sampled states."""
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    rows = [r for r in rows if r["step"] <= last_step]
     report = {"curves": {"reward": [r["reward"] for r in rows]}}
     write_plot(report, path)
     img = Image.open(path)
@@ -178,7 +179,7 @@ def main() -> int:
         dtype=torch.float16,
     )
     write_plot(report, staging / "l2_vs_strokes.png")
-    curve_png(run_dir / METRICS_FILE, staging / "training_curve.png")
+    curve_png(run_dir / METRICS_FILE, staging / "training_curve.png", record["steps"])
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(staging, target)
     print(f"shipped {target}")
