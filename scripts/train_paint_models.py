@@ -46,7 +46,7 @@ def train_for(run_dir: Path, seconds: float, steps_cap: int) -> float:
         steps = json.loads((run_dir / METRICS_FILE).read_text().splitlines()[-1])["step"]
     while time.perf_counter() - started < seconds and steps < steps_cap:
         steps += CHUNK
-        args = ["paint", "train", "--out", str(run_dir), "--steps", str(steps)]
+        args = ["paint", "train", "--out", _relative(run_dir), "--steps", str(steps)]
         if (run_dir / CHECKPOINT_FILE).is_file():
             args.append("--resume")
         code = run(args)
@@ -54,6 +54,11 @@ def train_for(run_dir: Path, seconds: float, steps_cap: int) -> float:
             raise SystemExit(code)
         print(f"{steps} steps, {time.perf_counter() - started:.0f} s", flush=True)
     return time.perf_counter() - started
+
+
+def _relative(path: Path | str) -> str:
+    """A path or a command line with this checkout's folder left out (run from its root)."""
+    return str(path).replace(f"{ROOT}/", "")
 
 
 def curve_png(metrics: Path, path: Path, last_step: int) -> Path:
@@ -74,7 +79,7 @@ def curve_png(metrics: Path, path: Path, last_step: int) -> Path:
     return path
 
 
-def card(record: dict, report: dict, wall: float, command: str, images: int) -> str:
+def card(record: dict, report: dict, wall: float, command: str, images: int, note: str = "") -> str:
     methods = [m for m in ("agent", "greedy", "optimize", "painterly") if f"{m}.l2_200" in report]
     table = [
         "| method | L2 @10 | L2 @50 | L2 @100 | L2 @200 | seconds / picture |",
@@ -100,7 +105,8 @@ def card(record: dict, report: dict, wall: float, command: str, images: int) -> 
             "",
             "## How it was made",
             "",
-            f"- Command: `{command}` (each chunk: `{record['command']}`)",
+            f"- Command: `{command}`; each chunk of it: `{_relative(record['command'])}`, then",
+            "  `--resume` with 200 steps more" + (f"; {note}" if note else ""),
             "- Data: 64 px crops of scikit-image's sample photos (astronaut, coffee, rocket,",
             "  hubble_deep_field, immunohistochemistry, retina) and lfw_subset faces 0-89;",
             "  held out: crops of chelsea and faces 90-99.",
@@ -153,8 +159,10 @@ def main() -> int:
     wall_file = run_dir / "wall_seconds.json"
     if not args.ship_only:
         wall = train_for(run_dir, args.minutes * 60, args.max_steps)
-        wall_file.write_text(json.dumps(wall) + "\n")
-    wall = json.loads(wall_file.read_text())
+        wall_file.write_text(json.dumps({"seconds": wall, "command": command}) + "\n")
+    trained = json.loads(wall_file.read_text())
+    wall, command = trained["seconds"], trained["command"]
+    note = trained.get("note", "")
     agent = PaintAgent.from_pretrained(run_dir / MODEL_DIR)
     record = read_config(run_dir / MODEL_DIR)
     if baselines_file.is_file():  # measured while the agent trained
@@ -168,13 +176,21 @@ def main() -> int:
     target = WEIGHTS_DIR / NAME
     staging = run_dir / "ship"
     shutil.rmtree(staging, ignore_errors=True)
-    extra = {
-        k: v for k, v in record.items() if k not in ("model_type", "config", "museforge_version")
-    }
+    extra = json.loads(
+        _relative(
+            json.dumps(
+                {
+                    k: v
+                    for k, v in record.items()
+                    if k not in ("model_type", "config", "museforge_version")
+                }
+            )
+        )
+    )
     extra["measured"] = {k: v for k, v in report.items() if k != "curves"}
     agent.save_pretrained(
         staging,
-        card=card(record, report, wall, command, args.images),
+        card=card(record, report, wall, command, args.images, note),
         extra=extra,
         dtype=torch.float16,
     )
