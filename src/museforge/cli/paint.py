@@ -29,8 +29,10 @@ def _method(method: str, model: str) -> Any:
         return method
     from museforge.core.checkpoints import load_model
     from museforge.paint.ddpg import PaintAgent
+    from museforge.paint.dqn import PaintDQN
 
-    return load_model(model if method == "agent" else method, [PaintAgent], "a painting agent")
+    name = model if method == "agent" else method
+    return load_model(name, [PaintAgent, PaintDQN], "a painting agent")
 
 
 def _model_name(method: str, model: str) -> str:
@@ -232,10 +234,14 @@ def train_cmd(
     width: Annotated[int, typer.Option(min=4, max=256, help="First layer's channels.")] = 32,
     bundle: Annotated[int, typer.Option(min=1, max=20, help="Strokes per step.")] = 5,
     episode: Annotated[int, typer.Option(min=1, max=1000, help="Steps per episode.")] = 40,
+    algo: Annotated[
+        str, typer.Option(help="ddpg (continuous strokes, 64 px) or dqn (a stroke set, 16 px).")
+    ] = "ddpg",
     seed: SeedOpt = 0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
 ) -> None:
-    """Train a painting agent by model-based DDPG on 64 px crops of scikit-image pictures."""
+    """Train a painting agent on crops of scikit-image pictures: model-based DDPG, or a DQN
+    on a discrete stroke set for small canvases."""
     from dataclasses import replace
 
     from museforge import cli
@@ -248,6 +254,22 @@ def train_cmd(
         raise UserError(
             f"{out / CHECKPOINT_FILE}: no checkpoint to resume (train without --resume)"
         )
+    if algo not in ("ddpg", "dqn"):
+        raise UserError(f"--algo {algo!r}: use ddpg or dqn")
+    if algo == "dqn":
+        from museforge.paint.train import DQNTrainConfig, train_dqn
+
+        base_dqn = DQNTrainConfig()
+        dqn_config = replace(
+            base_dqn,
+            train=replace(base_dqn.train, steps=steps, batch_size=batch_size, lr=lr, seed=seed),
+            pictures=pictures,
+        )
+        result = train_dqn(dqn_config, out, resume=resume, command=cli.invoked)
+        Console().print(
+            f"trained {result.steps} steps in {result.wall_time:.0f} s; model in {result.model_dir}"
+        )
+        return
     base = PaintTrainConfig()
     config = replace(
         base,

@@ -17,8 +17,9 @@ import torch
 from torch import Tensor
 
 from museforge.core.atomic import atomic_path
-from museforge.errors import BadInputFile
+from museforge.errors import BadInputFile, UserError
 from museforge.paint.ddpg import PaintAgent, agent_strokes
+from museforge.paint.dqn import PaintDQN, dqn_strokes
 from museforge.paint.greedy import greedy_strokes
 from museforge.paint.optimize import optimize_strokes
 from museforge.paint.painterly import painterly_strokes
@@ -43,7 +44,7 @@ class Drawing:
 def paint_strokes(
     target: Tensor,
     count: int,
-    method: str | PaintAgent,
+    method: str | PaintAgent | PaintDQN,
     *,
     seed: int = 0,
     brush: BrushConfig | None = None,
@@ -61,7 +62,11 @@ def paint_strokes(
     brush = brush or BrushConfig()
     _, _, h, w = target.shape
     canvas = paint(blank(1, h, w), start[None], brush) if len(start) else None
-    if isinstance(method, PaintAgent):
+    if isinstance(method, PaintDQN):
+        if keep is not None:
+            raise UserError("the DQN painter cannot keep regions: leave out --mask")
+        new = dqn_strokes(method, target, count, canvas=canvas, on_stroke=on_stroke)
+    elif isinstance(method, PaintAgent):
         new = agent_strokes(
             method,
             target,
