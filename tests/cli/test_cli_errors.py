@@ -122,6 +122,9 @@ MISSING_CASES: dict[str, tuple[list[str], str]] = {
         "story 99",
     ),
     "story cowrite": (["story", "cowrite", "99"], "story 99"),
+    "paint draw": (["paint", "draw", MISSING, "--out", "{tmp}/o"], "missing"),
+    "paint train": (["paint", "train", "--out", "{tmp}/run", "--resume"], "no checkpoint"),
+    "paint evaluate": (["paint", "evaluate", "--model", MISSING], "model folder"),
 }
 
 # command path -> (arguments with a bad value, words the error must contain)
@@ -258,6 +261,9 @@ BAD_VALUE_CASES: dict[str, tuple[list[str], str]] = {
         "--instruction",
     ),
     "story cowrite": (["story", "cowrite", "one"], "story_id"),
+    "paint draw": (["paint", "draw", "{file}", "--out", "{tmp}/o", "--strokes", "-1"], "--strokes"),
+    "paint train": (["paint", "train", "--out", "{tmp}/run", "--steps", "0"], "--steps"),
+    "paint evaluate": (["paint", "evaluate", "--methods", "agent,best"], "--methods"),
 }
 
 

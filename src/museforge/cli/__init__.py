@@ -19,7 +19,7 @@ import typer
 from typer.main import get_command
 
 import museforge
-from museforge.cli import demo, doctor, image, music, store, story, studio
+from museforge.cli import demo, doctor, image, music, paint, store, story, studio
 from museforge.core.progress import OFF_VARIABLE
 from museforge.errors import UserError
 
@@ -87,6 +87,7 @@ app.add_typer(store.app, name="store")
 app.add_typer(music.app, name="music")
 app.add_typer(image.app, name="image")
 app.add_typer(story.app, name="story")
+app.add_typer(paint.app, name="paint")
 
 
 # The command line being run, recorded in what it makes (a trained model's config).

@@ -20,6 +20,7 @@ MEDIUM_DEMOS: list[str] = [
     "museforge.image.demo:demo_section",
     "museforge.image.gan.demo:demo_section",
     "museforge.story.demo:demo_section",
+    "museforge.paint.demo:demo_section",
 ]
 
 

@@ -72,3 +72,21 @@ def training_bar(enabled: bool, start: int, steps: int) -> Iterator[Callable[[in
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task("train", total=steps, completed=start, loss="?")
         yield lambda step, loss: bar.update(task, completed=step, loss=f"{loss:.4g}")
+
+
+@contextmanager
+def counter(total: int, label: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """The same bar for work that reports how far it got: call the yielded function with
+    the count done so far (a painter calls it after each stroke)."""
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(
+        *columns, console=Console(stderr=True), disable=not (enabled and bars_enabled())
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)

@@ -1,0 +1,1 @@
+"""Robot painting: Bézier strokes, a painting environment, agents, baselines and plotter output."""
