@@ -12,6 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from museforge.cli.run_options import (
+    AllowChangeOpt,
+    ForceOpt,
+    KeepOpt,
+    SkipNonfiniteOpt,
+    run_folder,
+    run_options,
+)
+
 if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
@@ -89,13 +98,20 @@ def train_cmd(
             help="Learn one class per sub-folder of SOURCE; samples then cycle through them."
         ),
     ] = False,
+    keep: KeepOpt = 3,
+    skip_nonfinite: SkipNonfiniteOpt = 0,
+    force: ForceOpt = False,
+    allow_config_change: AllowChangeOpt = False,
 ) -> None:
     """Train a GAN on SOURCE; Ctrl-C saves a checkpoint, --resume goes on."""
     from dataclasses import replace
 
     from museforge import cli
+    from museforge.core.distributed import is_main_process, main_process_first
+    from museforge.core.model_records import record_trained_model
+    from museforge.core.store import Store
     from museforge.core.training import CHECKPOINT_FILE
-    from museforge.errors import UserError, make_out_dir
+    from museforge.errors import UserError
     from museforge.image.gan.train import default_config, train_gan
 
     _check_choices(arch, res)
@@ -110,16 +126,31 @@ def train_cmd(
     changes = {"steps": steps, "batch_size": batch_size}
     config = replace(config, seed=seed, **{k: v for k, v in changes.items() if v is not None})
     config = replace(config, conditional=conditional)
+    options = run_options(keep, skip_nonfinite, force, allow_config_change)
     created = not out.exists()
     try:
-        cache = _cache_for(source, make_out_dir(out), res)
-        result = train_gan(
-            cache, out, config, resume=resume, init=init, freeze_d=freeze_d, command=cli.invoked
-        )
+        with run_folder(out, options) as folder:
+            with main_process_first():
+                cache = _cache_for(source, folder, res)
+            result = train_gan(
+                cache,
+                folder,
+                config,
+                resume=resume,
+                init=init,
+                freeze_d=freeze_d,
+                command=cli.invoked,
+                options=options,
+            )
     except UserError:
         if created and not (out / CHECKPOINT_FILE).exists():
             shutil.rmtree(out, ignore_errors=True)  # a run that never started leaves nothing
         raise
+    if not is_main_process():
+        return
+    with Store() as store:
+        kept = record_trained_model(store, result.model_dir, data=[cache], init=init)
+    Console().print(f"model kept in the store as {kept.id[:12]} (trained-from its images)")
     Console().print(
         f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.3f}, "
         f"{result.wall_time:.0f} s; sample it with: museforge image gan sample "

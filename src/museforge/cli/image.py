@@ -9,6 +9,14 @@ import typer
 from rich.console import Console
 
 from museforge.cli.gan import app as gan_app
+from museforge.cli.run_options import (
+    AllowChangeOpt,
+    ForceOpt,
+    KeepOpt,
+    SkipNonfiniteOpt,
+    run_folder,
+    run_options,
+)
 
 app = typer.Typer(
     help="Images: neural style transfer (Gatys et al.) with feature networks that work "
@@ -373,13 +381,19 @@ def style_train_cmd(
     resume: Annotated[
         bool, typer.Option(help="Continue the run in --out from its last checkpoint.")
     ] = False,
+    keep: KeepOpt = 3,
+    skip_nonfinite: SkipNonfiniteOpt = 0,
+    force: ForceOpt = False,
+    allow_config_change: AllowChangeOpt = False,
 ) -> None:
     """Train a fast style network for STYLE (Johnson et al. 2016); use it with
     `image stylize --fast OUT/model`. Ctrl-C saves a checkpoint; --resume goes on."""
     from dataclasses import replace
 
     from museforge import cli
-    from museforge.errors import make_out_dir
+    from museforge.core.distributed import is_main_process
+    from museforge.core.model_records import record_trained_model
+    from museforge.core.store import Store
     from museforge.image.io import load_image, resolve_source
     from museforge.image.style.fast import (
         DEFAULT_CONTENTS,
@@ -406,17 +420,24 @@ def style_train_cmd(
     )
     style_t = load_image(style, style_size)
     content_ts = [load_image(c, max(config.content_size, crop)) for c in contents]
-    make_out_dir(out)
-    result = train_fast_style(
-        style_t,
-        content_ts,
-        out,
-        config,
-        style_name=style,
-        net=net,
-        resume=resume,
-        command=cli.invoked,
-    )
+    options = run_options(keep, skip_nonfinite, force, allow_config_change)
+    with run_folder(out, options) as folder:
+        result = train_fast_style(
+            style_t,
+            content_ts,
+            folder,
+            config,
+            style_name=style,
+            net=net,
+            resume=resume,
+            command=cli.invoked,
+            options=options,
+        )
+    if not is_main_process():
+        return
+    with Store() as store:
+        kept = record_trained_model(store, result.model_dir, note=f"fast style for {style}")
+    Console().print(f"model kept in the store as {kept.id[:12]}")
     Console().print(
         f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.3f}, "
         f"{result.wall_time:.0f} s; use it with: museforge image stylize CONTENT "

@@ -13,6 +13,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from museforge.cli.run_options import (
+    AllowChangeOpt,
+    ForceOpt,
+    KeepOpt,
+    SkipNonfiniteOpt,
+    run_folder,
+    run_options,
+)
+
 app = typer.Typer(
     help="Robot painting: Bézier strokes from a reinforcement-learning agent (Learning to "
     "Paint) or a baseline, as PNG, time-lapse GIF, SVG, and plotter SVG/HPGL/G-code.",
@@ -239,12 +248,18 @@ def train_cmd(
     ] = "ddpg",
     seed: SeedOpt = 0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    keep: KeepOpt = 3,
+    skip_nonfinite: SkipNonfiniteOpt = 0,
+    force: ForceOpt = False,
+    allow_config_change: AllowChangeOpt = False,
 ) -> None:
     """Train a painting agent on crops of scikit-image pictures: model-based DDPG, or a DQN
     on a discrete stroke set for small canvases."""
     from dataclasses import replace
 
     from museforge import cli
+    from museforge.core.model_records import record_trained_model
+    from museforge.core.store import Store
     from museforge.core.training import CHECKPOINT_FILE
     from museforge.errors import UserError
     from museforge.paint.ddpg import AgentConfig
@@ -256,6 +271,7 @@ def train_cmd(
         )
     if algo not in ("ddpg", "dqn"):
         raise UserError(f"--algo {algo!r}: use ddpg or dqn")
+    options = run_options(keep, skip_nonfinite, force, allow_config_change)
     if algo == "dqn":
         from museforge.paint.train import DQNTrainConfig, train_dqn
 
@@ -265,7 +281,10 @@ def train_cmd(
             train=replace(base_dqn.train, steps=steps, batch_size=batch_size, lr=lr, seed=seed),
             pictures=pictures,
         )
-        result = train_dqn(dqn_config, out, resume=resume, command=cli.invoked)
+        with run_folder(out, options) as folder:
+            result = train_dqn(
+                dqn_config, folder, resume=resume, command=cli.invoked, options=options
+            )
         Console().print(
             f"trained {result.steps} steps in {result.wall_time:.0f} s; model in {result.model_dir}"
         )
@@ -277,7 +296,11 @@ def train_cmd(
         train=replace(base.train, steps=steps, batch_size=batch_size, lr=lr, seed=seed),
         pictures=pictures,
     )
-    result = train_agent(config, out, resume=resume, command=cli.invoked)
+    with run_folder(out, options) as folder:
+        result = train_agent(config, folder, resume=resume, command=cli.invoked, options=options)
+    with Store() as store:
+        kept = record_trained_model(store, result.model_dir, note="painting agent")
+    Console().print(f"model kept in the store as {kept.id[:12]}")
     Console().print(
         f"trained {result.steps} steps in {result.wall_time:.0f} s; model in {result.model_dir}"
     )

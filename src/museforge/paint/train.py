@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from museforge.core.atomic import atomic_path
-from museforge.core.training import TrainConfig, TrainResult, train
+from museforge.core.training import RunOptions, TrainConfig, TrainResult, train
 from museforge.paint.data import training_pictures
 from museforge.paint.ddpg import AgentConfig, DDPGLoss, PaintAgent
 from museforge.paint.dqn import DQNConfig, DQNLoss, PaintDQN
@@ -42,6 +42,7 @@ def train_agent(
     resume: bool = False,
     command: str | None = None,
     progress: bool = True,
+    options: RunOptions | None = None,
 ) -> TrainResult:
     """Fit a ``PaintAgent``; the model folder lands in ``out_dir/model``."""
     pictures = _cached_pictures(Path(out_dir), config, config.agent.size)
@@ -56,6 +57,7 @@ def train_agent(
         resume=resume,
         command=command,
         progress=progress,
+        options=options,
     )
 
 
@@ -79,6 +81,7 @@ def train_dqn(
     resume: bool = False,
     command: str | None = None,
     progress: bool = True,
+    options: RunOptions | None = None,
 ) -> TrainResult:
     """Fit a ``PaintDQN`` on crops at its small canvas size."""
     pictures = _cached_pictures(Path(out_dir), config, config.dqn.size)
@@ -93,6 +96,7 @@ def train_dqn(
         resume=resume,
         command=command,
         progress=progress,
+        options=options,
     )
 
 

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.utils.data import TensorDataset
 
-from museforge.core.training import TrainConfig, TrainResult, train
+from museforge.core.training import RunOptions, TrainConfig, TrainResult, train
 from museforge.errors import UserError
 from museforge.image.data import RESOLUTIONS, load_image_dataset, mirror_batch, to_float_pixels
 from museforge.image.gan import losses
@@ -300,6 +300,7 @@ def train_gan(
     freeze_d: int = 0,
     progress: bool = True,
     command: str | None = None,
+    options: RunOptions | None = None,
 ) -> TrainResult:
     """Train on an image cache (``image.data.build_image_dataset``); write ``out_dir``.
 
@@ -364,6 +365,7 @@ def train_gan(
         command=command,
         progress=progress,
         make_optimizer=gan_optimizer(training, config),
+        options=options,
     )
 
 

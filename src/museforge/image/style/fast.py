@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from museforge.core.checkpoints import Pretrained
-from museforge.core.training import TrainConfig, TrainResult, train
+from museforge.core.training import RunOptions, TrainConfig, TrainResult, train
 from museforge.errors import UserError
 from museforge.image.style.features import FeatureNet, build_features
 from museforge.image.style.gatys import gram_matrix, relative_mse, total_variation
@@ -280,6 +280,7 @@ def train_fast_style(
     resume: bool = False,
     progress: bool = True,
     command: str | None = None,
+    options: RunOptions | None = None,
 ) -> TrainResult:
     """Train a transform network for ``style`` ``[1, 3, h, w]`` on crops of ``contents``.
 
@@ -311,6 +312,7 @@ def train_fast_style(
         resume=resume,
         progress=progress,
         command=command,
+        options=options,
     )
 
 
