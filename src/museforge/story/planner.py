@@ -38,13 +38,16 @@ from museforge.core.store import Store
 from museforge.errors import UserError
 from museforge.story.grammar import load_grammar
 from museforge.story.llm import MAX_NEW_TOKENS, MAX_SEED, LanguageModel, read_all
+from museforge.story.metrics import repeated_ngram_share
+from museforge.story.sampling import PROSE_PENALTIES
 
 MAX_PREMISE_CHARS = 2000  # a long paragraph; the bible must still leave room for prose
 PLAN_TEMPERATURE = 0.7  # planning answers: varied, but in the asked form
 PROSE_TEMPERATURE = 0.8  # prose: a little looser than the plan
-TRIES = 3  # samples per scene before repeated sentences are dropped
+TRIES = 3  # samples per scene; the one that repeats least and names its cast is kept
 PLAN_TRIES = 3  # seeds per plan answer before it falls back
 RETRY_HEAT = 0.25  # each retry samples this much hotter: a peaked answer repeats otherwise
+MAX_REP4 = 0.05  # a draft may repeat this share of its word 4-grams from the story so far
 MIN_REPEAT_WORDS = 4  # "Yes." or "I know." may recur in dialogue; longer sentences may not
 SHORT_REPEATS = 2  # ... twice in a story; a third "He smiled." is a tic
 TOKENS_PER_WORD = 1.5  # English prose with SmolLM2's tokenizer, with room to finish
@@ -283,12 +286,6 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+")
 _TAKES_PLACE = re.compile(r"^(?:the|this)\s+(?:scene|story)\s+(?:takes\s+place|is\s+set)\s+", re.I)
 _OPENINGS = {"a", "an", "the", "when", "after", "before", "in", "on", "one", "then", "but"}
 _DANGLING = {"the", "a", "an", "of", "and", "or", "to", "in", "at", "on", "with", "for"}
-# sentences about the story rather than in it, which a small model echoes from its prompt
-_META_SENTENCE = re.compile(
-    r"^[\"'“]?(?:the story(?: so far)?(?: ends)?\b|here is\b|here's\b|sure\b|note:|"
-    r"(?:in )?this (?:scene|story)\b|i hope\b|i am ready\b|i'm ready\b|let me\b|continue\b)",
-    re.I,
-)
 
 
 def sentences(text: str) -> list[str]:
@@ -720,7 +717,11 @@ def write_prose(
         messages.append({"role": "assistant", "content": opening})
         yield opening
     yield from model.stream(
-        messages, max_tokens=max_tokens, temperature=PROSE_TEMPERATURE, seed=seed
+        messages,
+        max_tokens=max_tokens,
+        temperature=PROSE_TEMPERATURE,
+        seed=seed,
+        penalties=PROSE_PENALTIES,
     )
 
 
@@ -761,40 +762,6 @@ def repeated_sentences(text: str, earlier: str = "") -> list[str]:
     return [sentence for sentence in sentences(text) if _repeats(sentence, told)]
 
 
-def drop_repeats(text: str, earlier: str = "") -> str:
-    """``text`` without its repeated sentences, its paragraphs kept."""
-    told = _told(earlier)
-    paragraphs = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        kept = [x for x in sentences(paragraph) if not _repeats(x, told)]
-        if kept:
-            paragraphs.append(" ".join(kept))
-    return "\n\n".join(paragraphs)
-
-
-def _looping(sentence: str) -> bool:
-    """A sentence caught in a loop: "The island of the island of the island of the island."
-    (6 words or more, fewer than half of them different)."""
-    words = re.findall(r"[a-z']+", sentence.lower())
-    return len(words) >= 6 and len(set(words)) < len(words) / 2
-
-
-def drop_meta(text: str) -> tuple[str, int]:
-    """``text`` without the sentences in which the model talks about the story instead of
-    telling it ("The story so far ends: ...", "Here is an alternative continuation.") or
-    goes round in a loop, and how many were dropped."""
-    dropped, lines = 0, []
-    for line in text.split("\n"):
-        whole = sentences(line)
-        kept = [x for x in whole if not (_META_SENTENCE.match(x) or _looping(x))]
-        dropped += len(whole) - len(kept)
-        if len(kept) == len(whole):
-            lines.append(line)  # as written: splitting loses closing quotes
-        elif kept:
-            lines.append(" ".join(kept))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip(), dropped
-
-
 def _whole_sentences(text: str) -> str:
     """``text`` up to its last finished sentence (max_tokens may cut the last one)."""
     text = text.strip()
@@ -802,16 +769,14 @@ def _whole_sentences(text: str) -> str:
     return text[: ends[-1]] if ends else text
 
 
-def _draw(pieces: Iterable[str], on_piece: Callable[[str], None] | None) -> tuple[str, int]:
-    """Streamed prose, each piece passed on as it comes, then kept in whole sentences
-    without those about the story or in a loop; and how many of those were dropped."""
+def _draw(pieces: Iterable[str], on_piece: Callable[[str], None] | None) -> str:
+    """Streamed prose, each piece passed on as it comes, kept up to its last whole sentence."""
     kept = []
     for piece in pieces:
         kept.append(piece)
         if on_piece:
             on_piece(piece)
-    text, meta = drop_meta(_whole_sentences("".join(kept)))
-    return _whole_sentences(text), meta  # a dropped last sentence may leave one unfinished
+    return _whole_sentences("".join(kept))
 
 
 def _sample(
@@ -825,37 +790,29 @@ def _sample(
     on_piece: Callable[[str], None] | None = None,
 ) -> str:
     """Up to ``tries`` samples of new prose for scene ``i``: the first that names every
-    character of the scene (a first draft; a continuation need not) and repeats no
-    sentence, else the one with the fewest such faults, its repeats dropped."""
+    character of the scene (a first draft; a continuation need not) and repeats little of
+    the story so far (rep-4 at most ``MAX_REP4``), else the one with the fewest such faults."""
     cast = [] if continue_from else plan.scenes[i].characters
-    best, best_faults, best_repeats = "", math.inf, 0
+    best, best_faults = "", math.inf
     for attempt in range(max(tries, 1)):
-        text, meta = _draw(
+        text = _draw(
             write_prose(
                 model, plan, i, attempt=attempt, max_tokens=max_tokens, continue_from=continue_from
             ),
             on_piece,
         )
-        if meta:
-            plan.notes.append(
-                f"scene {i + 1}: dropped {meta} sentence(s) about the story or in a loop"
-            )
-        repeats = len(repeated_sentences(text, earlier))
-        faults = repeats + sum(not _mentions(text, name) for name in cast)
+        rep = repeated_ngram_share(text, 4, earlier)
+        missing = sum(not _mentions(text, name) for name in cast)
+        faults = missing + rep / MAX_REP4  # a missing name weighs as much as rep-4 at the limit
         if faults < best_faults:
-            best, best_faults, best_repeats = text, faults, repeats
-        if faults == 0:
+            best, best_faults = text, faults
+        if missing == 0 and rep <= MAX_REP4:
             break
-    what = "continuation" if continue_from else "prose"
     if attempt:
+        what = "continuation" if continue_from else "prose"
         plan.notes.append(
-            f"scene {i + 1}: {what} resampled {attempt} time(s) for repeated sentences "
+            f"scene {i + 1}: {what} sampled {attempt + 1} times for repetition "
             "or characters it did not name"
-        )
-    if best_repeats:
-        best = drop_repeats(best, earlier)
-        plan.notes.append(
-            f"scene {i + 1}: dropped {best_repeats} repeated sentence(s) from the {what}"
         )
     return best
 
@@ -875,10 +832,13 @@ def _introduce(
     messages.append({"role": "assistant", "content": f"{scene.prose}\n\n{name}".strip()})
     seed = level_seed(plan.seed, "introduce", i, scene.characters.index(name))
     stream = model.stream(
-        messages, max_tokens=INTRODUCE_TOKENS, temperature=PROSE_TEMPERATURE, seed=seed
+        messages,
+        max_tokens=INTRODUCE_TOKENS,
+        temperature=PROSE_TEMPERATURE,
+        seed=seed,
+        penalties=PROSE_PENALTIES,
     )
-    text, _ = _draw(itertools.chain([f"\n\n{name}"], stream), on_piece)
-    text = drop_repeats(text, f"{earlier}\n\n{scene.prose}")
+    text = _draw(itertools.chain([f"\n\n{name}"], stream), on_piece)
     if _mentions(text, name):
         scene.prose = f"{scene.prose}\n\n{text}".strip()
         plan.notes.append(f"scene {i + 1}: a paragraph opened with {name}'s name")
