@@ -258,6 +258,20 @@ def test_export_markdown_and_fountain_of_a_tiny_story(store: Store) -> None:
     assert cowrite.export_fountain(store, story) == FOUNTAIN
 
 
+def test_fountain_writes_prose_dialogue_as_cues_and_lines(store: Store) -> None:
+    story = cowrite.create_story(store, "A keeper meets a stranger.")
+    prose = (
+        'The door opened.\n"Let me help you," said Silas.\n'
+        '"Where now?" Zoë McAllister asked. She turned.\n"Yes," said the man.'
+    )
+    cowrite.edit(store, story, "scene/1", prose)
+    exported = cowrite.export_fountain(store, story).split(".SCENE 1\n\n")[1]
+    assert exported == (
+        "The door opened.\n\nSILAS\nLet me help you.\n\nZOË MCALLISTER\nWhere now?\n\n"
+        'She turned.\n\n"Yes," said the man.\n'
+    )
+
+
 def _out(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert run(args) == 0, capsys.readouterr().err
     return capsys.readouterr().out

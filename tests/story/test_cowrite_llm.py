@@ -12,9 +12,10 @@ from museforge.cli import run
 from museforge.core.store import Store
 from museforge.errors import UserError
 from museforge.story import cowrite
+from museforge.story.cowrite import keep_plan
 from museforge.story.cowrite_llm import continue_story, regenerate, rewrite, story_plan
 from museforge.story.llm import LanguageModel, load_language_model
-from museforge.story.planner import Character, Plan, Scene, keep_plan
+from museforge.story.plan import Character, Plan, Scene
 
 TOKENS = 40  # enough for a few sentences; the file stays fast
 

@@ -15,6 +15,8 @@ from museforge.errors import BadInputFile, UserError
 from museforge.story import llm, llm_transformers
 from museforge.story.llm import fallback_missing, load_language_model, runtime_report, shipped_gguf
 from museforge.story.llm_transformers import TransformersModel, cache_folder
+from museforge.story.metrics import repeated_ngram_share
+from museforge.story.sampling import Penalties
 
 CHAT = [
     {"role": "system", "content": "You are a storyteller."},
@@ -182,3 +184,12 @@ def test_story_serve_streams_the_transformers_runtime_over_http(model):
         pieces = list(remote.stream(CHAT, **settings))
         remote.close()
     assert len(pieces) > 1 and "".join(pieces) == model.complete(CHAT, **settings)
+
+
+def test_dry_breaks_a_copy_of_the_context_on_transformers_too(model):
+    sentence = "The brass bird sang three notes over the grey harbour at dawn."
+    chat = [{"role": "user", "content": f"Copy this sentence exactly: {sentence}"}]
+    plain = model.complete(chat, max_tokens=24, temperature=0)
+    held = model.complete(chat, max_tokens=24, temperature=0, penalties=Penalties(dry_multiplier=3))
+    assert repeated_ngram_share(plain, 4, sentence) > 0.8, plain
+    assert repeated_ngram_share(held, 4, sentence) < 0.5, held

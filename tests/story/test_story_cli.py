@@ -66,3 +66,18 @@ def test_grammars_lists_each_shipped_grammar_with_an_example(capsys):
         assert example == load_grammar(name).expand(seed=0)
     table = _out(["story", "grammars"], capsys)
     assert all(name in table for name in examples)
+
+
+def test_story_models_lists_the_shipped_model_and_those_kept_measured(
+    tmp_path, monkeypatch, capsys
+):
+    from museforge.story.llm import shipped_gguf
+
+    monkeypatch.setenv("MUSEFORGE_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "copy.gguf").symlink_to(shipped_gguf())
+    (tmp_path / "models" / "notes.txt").write_text("not a model")
+    rows = json.loads(_out(["story", "models", "--measure", "--json"], capsys))
+    assert [r["model"] for r in rows] == ["smollm2", str(tmp_path / "models" / "copy.gguf")]
+    assert rows[0]["mb"] == rows[1]["mb"] > 50
+    assert all(r["tokens_per_s"] > 1 for r in rows)

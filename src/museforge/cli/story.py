@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from museforge.story.cowrite import Version
 
 app = typer.Typer(
-    help="Stories: premises from Tracery grammars, and a local language model served over "
-    "an OpenAI-compatible API (a planner comes later).",
+    help="Stories: premises from Tracery grammars, a planner that writes whole stories with a "
+    "language model, co-writing part by part, and the model served over an OpenAI-compatible "
+    "API.",
     no_args_is_help=True,
 )
 
@@ -95,6 +96,36 @@ def grammars_cmd(as_json: JsonOpt = False) -> None:
     Console().print(table)
 
 
+@app.command("models")
+def models_cmd(
+    measure: Annotated[
+        bool, typer.Option("--measure", help="Generate a few tokens with each to time it.")
+    ] = False,
+    runtime: RuntimeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the story models on this machine (the shipped one and those in
+    $MUSEFORGE_HOME/models), with their size and, with --measure, tokens per second."""
+    from museforge.story import models
+
+    found = models.local_models()
+    if measure:
+        found = [models.measure(m, runtime.value if runtime else None) for m in found]
+    rows = [
+        {"model": m.name, "path": str(m.path), "mb": m.mb, "tokens_per_s": m.tokens_per_s}
+        for m in found
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table("model (--model)", "MB", "tokens/s", "path")
+    for row in rows:
+        speed = "-" if row["tokens_per_s"] is None else f"{row['tokens_per_s']:g}"
+        table.add_row(row["model"], f"{row['mb']:g}", speed, row["path"])
+    Console().print(table)
+    print(f"more: put a .gguf file or a model folder in {models.models_dir()}")
+
+
 @app.command("serve")
 def serve_cmd(
     model: Annotated[
@@ -120,12 +151,27 @@ def serve_cmd(
             "keeps it out of the process list).",
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another name clients may use for this server in their Host header "
+            "(loopback names and --host are always allowed); repeat for more.",
+        ),
+    ] = None,
+    queue: Annotated[
+        int, typer.Option(min=0, max=1000, help="Requests that may wait; more get HTTP 429.")
+    ] = 8,
+    time_limit: Annotated[
+        float,
+        typer.Option(min=1, max=86400, help="Seconds one request may take, waiting included."),
+    ] = 300.0,
 ) -> None:
     """Serve a language model at http://HOST:PORT/v1 for any OpenAI chat client, until Ctrl-C."""
     from museforge.story.llm import load_language_model
-    from museforge.story.serve import check_exposure, listen, serve
+    from museforge.story.serve import Limits, check_exposure, listen, serve
 
     check_exposure(host, token)
+    hosts = (host, *(allow_host or []))
     language_model = load_language_model(model, runtime)
     with listen(host, port) as sock:
         where = f"[{host}]" if ":" in host else host
@@ -133,7 +179,7 @@ def serve_cmd(
             f"serving {language_model.name} at http://{where}:{port}/v1 (Ctrl-C stops)",
             file=sys.stderr,
         )
-        serve(language_model, sock, token=token)
+        serve(language_model, sock, token=token, hosts=hosts, limits=Limits(queue, time_limit))
 
 
 # -- co-writing: every version of every part of a story, kept in the store --------------
@@ -362,20 +408,35 @@ def new_cmd(
     words: Annotated[
         int, typer.Option(min=50, max=20_000, help="Write until the story has this many words.")
     ] = 800,
+    drafts: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=8,
+            help="Drafts of each scene; the one that repeats least, keeps to its "
+            "beat and names its cast is kept.",
+        ),
+    ] = 3,
+    small_model: Annotated[
+        bool,
+        typer.Option(
+            "--small-model/--no-small-model",
+            help="Refuse plan answers that are chatter or echo the prompt (for tiny models; a "
+            "stronger model needs no such checks).",
+        ),
+    ] = True,
 ) -> None:
     """Plan a story level by level (logline, title, characters, beats, scenes), then write
     its prose scene by scene; save plan.json, plan.md and story.md in --out."""
     from museforge.core.store import Store
     from museforge.errors import make_out_dir
+    from museforge.story.cowrite import keep_plan
+    from museforge.story.levels import plan_story
     from museforge.story.llm import load_language_model
-    from museforge.story.planner import (
-        check_premise,
-        keep_plan,
-        plan_markdown,
-        plan_story,
-        story_markdown,
-        write_story,
-    )
+    from museforge.story.plan import check_premise
+    from museforge.story.prose import write_story
+    from museforge.story.render import plan_markdown, story_markdown
+    from museforge.story.small_model import ON
 
     premise = check_premise(premise)
     language_model = load_language_model(model, runtime)
@@ -394,8 +455,17 @@ def new_cmd(
             pieces += 1
             status.update(f"{stage} ({pieces} tokens)")
 
-        plan = plan_story(language_model, premise, structure.value, seed=seed, on_progress=progress)
-        write_story(language_model, plan, words, on_progress=progress, on_piece=piece)
+        plan = plan_story(
+            language_model,
+            premise,
+            structure.value,
+            seed=seed,
+            on_progress=progress,
+            profile=ON if small_model else None,
+        )
+        write_story(
+            language_model, plan, words, drafts=drafts, on_progress=progress, on_piece=piece
+        )
     folder = make_out_dir(out)
     _write_atomically(
         folder / "plan.json", json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n"

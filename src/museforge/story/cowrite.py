@@ -28,6 +28,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from museforge.core.store import Base, Store, UTCDateTime
 from museforge.errors import NotFoundInStore, UserError
+from museforge.story.fountain import dialogue
+from museforge.story.plan import Plan
+from museforge.story.render import characters_text, scene_text
 
 MAX_TEXT_CHARS = 200_000  # a long chapter; a bigger paste is almost surely a mistake
 FRONT_NODES = ("title", "logline", "premise", "characters", "beats")
@@ -360,8 +363,10 @@ def export_fountain(store: Store, story: int) -> str:
     ``#`` section with their lines as ``=`` synopses, which Fountain keeps out of the
     printed script. A scene whose text starts with a heading (``INT.``, ``EXT.``, ``EST.``,
     ``INT./EXT.``, ``I/E``) keeps it, in capitals; any other scene gets a forced heading
-    ``.SCENE N``. Scene lines are action; a line Fountain would read as something else (a
-    cue in capitals, a heading, a leading ``.!@~>#=[``) is forced to action with ``!``.
+    ``.SCENE N``. A line of dialogue in a common prose form becomes a character cue and
+    its speech (``fountain.dialogue``); other scene lines are action, and a line Fountain
+    would read as something else (a cue in capitals, a heading, a leading ``.!@~>#=[``) is
+    forced to action with ``!``.
     """
     texts = _current_texts(store, story)
     title = _one_line(texts.pop("title", "")) or f"Story {story}"
@@ -379,7 +384,12 @@ def export_fountain(store: Store, story: int) -> str:
         else:
             heading = f".SCENE {int(scene.group(1))}"
         lines += [heading, ""]
-        lines += [_action(line) for line in "\n".join(body).strip().splitlines()]
+        for line in "\n".join(body).strip().splitlines():
+            spoken = dialogue(line)
+            if spoken is None:
+                lines.append(_action(line))
+                continue
+            lines += ([""] if lines[-1] else []) + [*spoken, ""]  # a blank line around a cue
         lines.append("")
     return "\n".join(lines)
 
@@ -589,3 +599,23 @@ def _action(line: str) -> str:
         return ""
     misread = stripped[0] in ".!@~>#=[" or _HEADING.match(stripped) or stripped.isupper()
     return f"!{line}" if misread else line
+
+
+def keep_plan(store: Store, plan: Plan) -> int:
+    """Record a planner's ``plan`` in the store as a co-written story, each part as its
+    first accepted version (generated, with the model and seed), so it can be edited,
+    regenerated and undone part by part; returns the story's id."""
+    story = create_story(store, plan.premise)
+    source = Provenance(model_id=plan.model, seed=plan.seed, settings={"structure": plan.structure})
+    parts = {
+        "logline": plan.logline,
+        "title": plan.title,
+        "characters": characters_text(plan.characters),
+        "beats": "\n".join(plan.beats),
+    }
+    parts |= {f"scene/{i}": scene_text(scene) for i, scene in enumerate(plan.scenes, start=1)}
+    for node, text in parts.items():
+        if text.strip():
+            (version,) = propose(store, story, node, [text], source)
+            accept(store, story, node, version.number)
+    return story

@@ -24,33 +24,38 @@ from museforge.errors import NotFoundInStore, UserError
 from museforge.story import cowrite
 from museforge.story.cowrite import Provenance, Version
 from museforge.story.grammar import load_grammar
-from museforge.story.llm import MAX_SEED, LanguageModel
-from museforge.story.planner import (
-    MAX_SCENE_TOKENS,
+from museforge.story.levels import (
     PLAN_TEMPERATURE,
-    PROSE_TEMPERATURE,
-    ROLES,
-    STRUCTURES,
-    TOKENS_PER_WORD,
-    TRIES,
-    Character,
-    Plan,
-    Scene,
-    bible,
-    characters_text,
-    check_request,
-    continue_scene,
-    level_seed,
-    repeated_sentences,
-    scene_text,
-    scene_tokens,
     write_beats,
     write_characters,
     write_logline,
-    write_scene,
     write_title,
 )
+from museforge.story.llm import MAX_SEED, LanguageModel
+from museforge.story.metrics import repeated_ngram_share
+from museforge.story.plan import (
+    ROLES,
+    STRUCTURES,
+    Character,
+    Plan,
+    Scene,
+    check_request,
+    level_seed,
+)
+from museforge.story.prose import (
+    MAX_REP4,
+    MAX_SCENE_TOKENS,
+    PROSE_TEMPERATURE,
+    TOKENS_PER_WORD,
+    bible,
+    continue_scene,
+    scene_tokens,
+    write_scene,
+)
+from museforge.story.render import characters_text, scene_text
 
+TRIES = 3  # samples per alternative, continuation or rewrite before the best is kept
+COPY_REP4 = 0.2  # a scene alternative sharing this share of its 4-grams with another copies it
 MAX_ALTERNATIVES = 8  # a screenful to compare; more is a list nobody reads
 MAX_INSTRUCTION_CHARS = 500  # a sentence or two: the model is small, the prompt is not
 SCENE_TOKENS = 300  # a scene's draft, as the planner writes it
@@ -78,7 +83,7 @@ def current_texts(store: Store, story: int) -> dict[str, str]:
 
 
 def _characters(text: str) -> list[Character]:
-    """Characters from the lines ``planner.characters_text`` writes;
+    """Characters from the lines ``render.characters_text`` writes;
     any other line is a name."""
     cast = []
     for i, line in enumerate(x.strip() for x in text.splitlines() if x.strip()):
@@ -187,17 +192,15 @@ def _writer(node: str, max_tokens: int) -> Callable[[LanguageModel, Plan], str]:
     i = int(node.split("/")[1]) - 1
 
     def scene(model: LanguageModel, plan: Plan) -> str:
-        write_scene(model, plan, i, max_tokens=max_tokens, tries=1)
+        write_scene(model, plan, i, max_tokens=max_tokens, drafts=1, summary=False)
         return scene_text(plan.scenes[i])
 
     return scene
 
 
-def _copies(text: str, other: str, place: str) -> bool:
-    """Whether scene ``text`` shares a sentence with ``other``, besides its place and the
-    sentence the planner adds to name the cast ("Vera was at a fish market.")."""
-    shared = repeated_sentences(text, other)
-    return any(s != place and not s.endswith(f"at {place}.") for s in shared)
+def _copies(text: str, other: str) -> bool:
+    """Whether scene ``text`` repeats much of ``other`` (rep-4 against it of COPY_REP4 or more)."""
+    return repeated_ngram_share(text, 4, other) >= COPY_REP4
 
 
 def regenerate(
@@ -216,7 +219,7 @@ def regenerate(
     in the store (none becomes current). ``max_tokens`` bounds a scene's prose.
 
     A sample that fell back to stock text, repeats another alternative or, for a scene,
-    shares a sentence with one, is set aside and the next seed is tried, up to ``tries``
+    shares much of its wording with one (rep-4), is set aside and the next seed is tried, up to ``tries``
     samples per alternative; set-aside samples fill whatever is still missing.
     """
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_ALTERNATIVES:
@@ -237,11 +240,8 @@ def regenerate(
         plan.seed = _next_seed(seed, k)
         text = write(model, plan)
         taken = [t for t, _ in chosen]
-        copied = text in taken or (
-            match is not None and any(_copies(text, t, plan.scenes[scene - 1].place) for t in taken)
-        )
-        # a scene's notes also tell of names it added; only a repeat there is a fault
-        faults = [note for note in plan.notes if match is None or "repeated" in note]
+        copied = text in taken or (match is not None and any(_copies(text, t) for t in taken))
+        faults = [note for note in plan.notes if "stock text" in note]
         if faults or copied or not text.strip():
             spare.append((text, plan.seed))
         else:
@@ -272,7 +272,7 @@ def continue_story(
 ) -> Version:
     """About ``words`` more words of prose: appended to the last scene as its new current
     version, or, with ``new_scene`` or when the story has no scene yet, written as the next
-    scene. Sentences the story already has are avoided by resampling (the planner's)."""
+    scene. The drafts that repeat least of the story are kept (the planner's reranking)."""
     if isinstance(words, bool) or not isinstance(words, int) or words < 1:
         raise UserError(f"words must be at least 1, not {words!r}")
     _check_seed(seed)
@@ -285,7 +285,7 @@ def continue_story(
         plan = story_plan(store, story, len(plan.scenes) + 1)
         plan.seed, plan.model = seed, model.name
         i = len(plan.scenes) - 1
-        write_scene(model, plan, i, max_tokens=max_tokens, tries=tries)
+        write_scene(model, plan, i, max_tokens=max_tokens, drafts=tries, summary=False)
         source = Provenance(model.name, seed, {"prompt": "scene", **settings})
         return cowrite.continue_text(
             store, story, f"scene/{i + 1}", scene_text(plan.scenes[i]), source
@@ -293,7 +293,7 @@ def continue_story(
     i = len(plan.scenes) - 1
     node = f"scene/{i + 1}"
     before = plan.scenes[i].prose.strip()
-    more = continue_scene(model, plan, i, max_tokens=max_tokens, tries=tries)[len(before) :]
+    more = continue_scene(model, plan, i, max_tokens=max_tokens, drafts=tries)[len(before) :]
     if not more.strip():
         raise UserError(f"the model wrote nothing new for {node}; try another seed")
     base = cowrite.current_text(store, story, node)
@@ -381,10 +381,10 @@ def rewrite(
         )
         if not answer or answer == selection.strip():
             continue
-        repeats = len(repeated_sentences(answer, outside))
+        repeats = repeated_ngram_share(answer, 4, outside)
         if best_repeats is None or repeats < best_repeats:
             best, best_repeats, best_seed = answer, repeats, s
-        if repeats == 0:
+        if repeats <= MAX_REP4:
             break
     if not best:
         raise UserError(f"the model gave no rewrite of {node} {start}:{end}; try another seed")

@@ -10,19 +10,17 @@ from museforge.core.atomic import atomic_write_text
 from museforge.core.gallery import Item, Section
 from museforge.core.store import Store
 from museforge.errors import UserError
+from museforge.story.cowrite import keep_plan
 from museforge.story.grammar import load_grammar
+from museforge.story.levels import plan_story
 from museforge.story.llm import load_language_model
-from museforge.story.planner import (
-    keep_plan,
-    plan_markdown,
-    plan_story,
-    story_markdown,
-    write_story,
-)
+from museforge.story.prose import write_story
+from museforge.story.render import plan_markdown, story_markdown
 
 MODEL = "smollm2"
 STRUCTURE = "kishotenketsu"  # four scenes: the shortest of the structures
 WORDS = 400  # a few minutes to read, ~10 s to write on two cores
+DRAFTS = 2  # drafts per scene to rerank: the best of two, at twice the writing time
 
 
 def demo_section(out_dir: Path, seed: int = 0) -> Section:
@@ -37,7 +35,7 @@ def demo_section(out_dir: Path, seed: int = 0) -> Section:
         )
     premise = load_grammar("premise").expand("#origin#", seed=seed)
     plan = plan_story(model, premise, STRUCTURE, seed=seed)
-    write_story(model, plan, WORDS)
+    write_story(model, plan, WORDS, drafts=DRAFTS)
     folder = Path(out_dir) / "story"
     story_md, plan_md = folder / "story.md", folder / "plan.md"
     atomic_write_text(story_md, story_markdown(plan))

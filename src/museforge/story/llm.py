@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from museforge.errors import BadInputFile, UserError, require_file
+from museforge.story.sampling import Penalties, apply_penalties
 
 ROLES = ("system", "user", "assistant")
 MAX_PROMPT_CHARS = 32_000  # about 8k tokens of English prose: SmolLM2's whole context
@@ -92,6 +93,8 @@ class Generation:
     # A GBNF grammar (llama.cpp's) the answer must follow, or None. Runtimes that cannot
     # constrain sampling ignore it, so a caller still checks the answer it gets.
     grammar: str | None = None
+    # pushes away from repeating the context (see ``sampling``); None samples as the model is
+    penalties: Penalties | None = None
 
     def __post_init__(self) -> None:
         if not _is_int(self.max_tokens) or not 1 <= self.max_tokens <= MAX_NEW_TOKENS:
@@ -156,6 +159,7 @@ class LanguageModel(ABC):
         seed: int = Generation.seed,
         stop: str | Sequence[str] = (),
         grammar: str | None = None,
+        penalties: Penalties | None = None,
     ) -> Pieces:
         """The answer to ``messages``, piece by piece as the model makes it.
 
@@ -163,7 +167,7 @@ class LanguageModel(ABC):
         generator's return value is the finish reason, "stop" or "length".
         """
         stops = (stop,) if isinstance(stop, str) else tuple(stop)
-        settings = Generation(max_tokens, temperature, seed, stops, grammar)
+        settings = Generation(max_tokens, temperature, seed, stops, grammar, penalties)
         return self._stream(check_messages(messages), settings)
 
     def complete(
@@ -175,6 +179,7 @@ class LanguageModel(ABC):
         seed: int = Generation.seed,
         stop: str | Sequence[str] = (),
         grammar: str | None = None,
+        penalties: Penalties | None = None,
     ) -> str:
         """The whole answer to ``messages``: the pieces of ``stream`` joined."""
         pieces = self.stream(
@@ -184,6 +189,7 @@ class LanguageModel(ABC):
             seed=seed,
             stop=stop,
             grammar=grammar,
+            penalties=penalties,
         )
         return read_all(pieces)[0]
 
@@ -204,9 +210,19 @@ def _import_llama_cpp() -> ModuleType:
     return llama_cpp
 
 
+THREADS_ENV = "MUSEFORGE_LLM_THREADS"  # llama.cpp's threads, where the machine is shared
+
+
 def default_threads() -> int:
-    """Threads for llama.cpp: as many as torch uses when torch is loaded, so the two do not
-    fight over the cores; otherwise every core this process may use."""
+    """Threads for llama.cpp: $MUSEFORGE_LLM_THREADS if set (on a busy machine 1 is fastest:
+    llama.cpp's threads wait for each other by spinning); else as many as torch uses when
+    torch is loaded, so the two do not fight over the cores; else every core this process
+    may use."""
+    given = os.environ.get(THREADS_ENV, "").strip()
+    if given:
+        if not given.isdigit() or int(given) < 1:
+            raise UserError(f"${THREADS_ENV} must be a number of threads, not {given!r}")
+        return int(given)
     torch = sys.modules.get("torch")
     if torch is not None:
         return torch.get_num_threads()
@@ -281,6 +297,22 @@ class LlamaCppModel(LanguageModel):
         """How many tokens ``text`` is for this model."""
         return len(self._llama.tokenize(text.encode(), add_bos=False))
 
+    def _processors(self, penalties: Penalties | None) -> Any:
+        """llama.cpp logits processors that apply ``penalties``, or None."""
+        if penalties is None or not penalties.active:
+            return None
+        from llama_cpp import LogitsProcessorList
+
+        breakers = self._llama.tokenize(b"\n", add_bos=False)
+        start: list[int] = []  # the prompt's length: the context at the first call
+
+        def penalise(input_ids: Any, scores: Any) -> Any:
+            if not start:
+                start.append(len(input_ids))
+            return apply_penalties(input_ids, start[0], scores, penalties, breakers)
+
+        return LogitsProcessorList([penalise])
+
     def _prefilled(self, messages: list[dict[str, str]]) -> tuple[str, list[str]]:
         """(the prompt for a chat whose last message starts the answer, the template's stop
         strings): the chat before it as the GGUF's chat template writes it, then that text."""
@@ -311,6 +343,8 @@ class LlamaCppModel(LanguageModel):
                 "temperature": settings.temperature,
                 "seed": settings.seed,
                 "grammar": self._grammar(settings.grammar),
+                "repeat_penalty": 1.0,  # the penalties are ours, the same on every runtime
+                "logits_processor": self._processors(settings.penalties),
                 "stream": True,
             }
             try:
@@ -436,17 +470,28 @@ class HttpModel(LanguageModel):
             body["stop"] = list(settings.stop)
         if settings.grammar and self.follows_grammar:
             body["grammar"] = settings.grammar  # llama.cpp's server and `story serve` read it
+        if settings.penalties is not None:
+            p = settings.penalties
+            body |= {"presence_penalty": p.presence, "frequency_penalty": p.frequency}
+            if p.dry_multiplier and self.follows_grammar:  # llama.cpp's server names for DRY
+                body |= {
+                    "dry_multiplier": p.dry_multiplier,
+                    "dry_base": p.dry_base,
+                    "dry_allowed_length": p.dry_allowed_length,
+                }
         received, attempt = False, 0
         while True:
             try:
                 with self._client.stream(
                     "POST", f"{self.base_url}/chat/completions", json=body
                 ) as response:
-                    if response.status_code in (400, 422) and "grammar" in body:
-                        # a server that does not know llama.cpp's grammar field may refuse
-                        # it: ask again without, and do not send it to this server again
+                    extensions = [k for k in body if k == "grammar" or k.startswith("dry_")]
+                    if response.status_code in (400, 422) and extensions:
+                        # a server that does not know llama.cpp's fields (grammar, DRY) may
+                        # refuse them: ask again without, and do not send them to it again
                         self.follows_grammar = False
-                        del body["grammar"]
+                        for key in extensions:
+                            del body[key]
                         continue
                     if response.status_code < 500 or attempt == self.retries:
                         self._raise_for_status(response)

@@ -9,8 +9,8 @@ llama-cpp-python is on PyPI as source only, so installing it compiles llama.cpp.
   result is kept once as a model folder in ``$MUSEFORGE_HOME/cache/llm``, and later loads of
   the same file read that folder in a second or two.
 
-Sampling is llama.cpp's default chain (top-k, top-p, min-p, then the temperature), so both
-runtimes draw from the same candidates. The same seed, settings and messages give the same
+Sampling is llama.cpp's default chain (top-k, top-p, min-p, then the temperature), after the
+same repetition penalties (``sampling``), so both runtimes draw from the same candidates. The same seed, settings and messages give the same
 text on the same machine and versions.
 """
 
@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
 
 from museforge.core.home import home
@@ -37,6 +38,7 @@ from museforge.story.llm import (
     Pieces,
     fallback_missing,
 )
+from museforge.story.sampling import apply_penalties
 
 # llama.cpp's defaults (llama-cpp-python's create_chat_completion), so both runtimes sample alike
 TOP_K = 40  # never draw from the long tail of the vocabulary
@@ -221,6 +223,7 @@ class TransformersModel(LanguageModel):
         self._tokenizer = tokenizer
         self._model = model.eval()
         self.n_ctx = int(model.config.max_position_embeddings)
+        self._breakers = tokenizer.encode("\n", add_special_tokens=False)  # end DRY's matches
         self._ends = _token_ids(tokenizer.eos_token_id) | _token_ids(
             model.generation_config.eos_token_id
         )
@@ -260,7 +263,15 @@ class TransformersModel(LanguageModel):
         sent = 0  # characters of the answer already yielded
         with self._lock:
             logits, cache = self._forward(prompt, None)
+            penalties = settings.penalties
             while True:
+                if penalties is not None and penalties.active:
+                    context = np.array(prompt + ids)
+                    logits = torch.from_numpy(
+                        apply_penalties(
+                            context, len(prompt), logits.numpy(), penalties, self._breakers
+                        )
+                    )
                 token = sample(logits, settings.temperature, generator)
                 if token in self._ends:
                     reason = "stop"

@@ -11,6 +11,11 @@ The Vendi score compares sentence embeddings of the alternatives (all-MiniLM-L6-
 words when it is not or when asked to; ``embed`` may give any other function from texts
 to one row of features per text. ``novelty_against`` says how far each text is from the
 closest of a set of inspiring texts, on the same features.
+
+``repeated_ngram_share`` (rep-n) says how much one text repeats itself: the share of its
+word n-grams that already occurred earlier in it (Welleck et al. 2020, "Neural Text
+Generation with Unlikelihood Training", measure such repetition over a continuation).
+A looping story scores high; varied prose stays near zero.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 
 from museforge.core.creativity import (
     distinct_n,
+    ngrams,
     novelty,
     self_bleu,
     tokens,
@@ -38,6 +44,21 @@ FEATURES = ("auto", "model", "tfidf")
 def words(text: str) -> list[str]:
     """The word tokens of ``text`` (``tokens`` without punctuation marks)."""
     return [t for t in tokens(text) if t[0].isalnum() or t[0] == "_"]
+
+
+def repeated_ngram_share(text: str, n: int = 4, earlier: str = "") -> float:
+    """rep-n: of ``text``'s word n-grams (lower-cased, without punctuation), the share that
+    already occurred earlier in the same text (or in ``earlier``, the text before it); 0.0
+    for a text of fewer than n words."""
+    if n < 1:
+        raise UserError(f"n must be at least 1, not {n}")
+    grams = ngrams(words(text), n)
+    seen = set(ngrams(words(earlier), n))
+    repeats = 0
+    for gram in grams:
+        repeats += gram in seen
+        seen.add(gram)
+    return repeats / len(grams) if grams else 0.0
 
 
 def tfidf_vectors(texts: Sequence[str]) -> np.ndarray:

@@ -1,0 +1,131 @@
+"""Story quality over 8 premises: the planner's stories against one prompt to the same model.
+
+For each premise (four from the shipped ``premise`` grammar, seeds 0 to 3, and four written
+here) and each way of writing ("planner": ``plan_story`` then ``write_story`` with drafts
+reranked; "one prompt": the model asked once for the whole story, the baseline), one story
+at seed 0, with these figures:
+
+- words; rep-4 (the share of word 4-grams already seen earlier in the story; lower is less
+  looping) and distinct-2 (distinct word pairs over all; higher is more varied);
+- premise coverage: the share of the premise's content words the story uses;
+- fallbacks: plan parts the model did not write (stock text), planner only;
+- characters named: the share of the plan's characters the prose names, planner only;
+- pronoun slips: sentences naming one character with a he/she that is not theirs;
+- seconds per story, on this machine's threads for llama.cpp.
+
+``python benchmarks/bench_story_quality.py [--model SPEC] [--words N] [--premises K]`` prints
+one JSON object per story and then a summary line; run it alone (two llama.cpp processes
+slow each other down many times over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from museforge.core.creativity import distinct_n
+from museforge.story.grammar import load_grammar
+from museforge.story.levels import plan_story
+from museforge.story.llm import LanguageModel, load_language_model
+from museforge.story.metrics import repeated_ngram_share
+from museforge.story.plan import Plan
+from museforge.story.premise import premise_coverage
+from museforge.story.prose import names, pronoun_slips, write_story
+
+OWN_PREMISES = (
+    "A cartographer discovers that her maps redraw themselves at night",
+    "A lighthouse keeper finds a mechanical bird",
+    "A retired captain named Zoë McAllister hears the sea call her back",
+    "A boy who repairs clocks finds one that runs backwards, and his town grows younger",
+)
+STRUCTURE = "three-acts"
+SEED = 0
+
+
+def premises(count: int) -> list[str]:
+    grammar = load_grammar("premise")
+    shipped = [grammar.expand("#origin#", seed=s) for s in range(4)]
+    return (shipped + list(OWN_PREMISES))[:count]
+
+
+def _figures(premise: str, text: str, seconds: float) -> dict:
+    return {
+        "words": len(text.split()),
+        "rep4": round(repeated_ngram_share(text), 4),
+        "distinct2": round(distinct_n([text], 2), 4),
+        "premise_coverage": round(premise_coverage(premise, text), 3),
+        "seconds": round(seconds, 1),
+    }
+
+
+def planned(model: LanguageModel, premise: str, words: int) -> dict:
+    start = time.perf_counter()
+    plan = plan_story(model, premise, STRUCTURE, seed=SEED)
+    write_story(model, plan, words)
+    text = plan.text()
+    hero = plan.characters[0]
+    return _figures(premise, text, time.perf_counter() - start) | {
+        "fallbacks": sum("stock text" in note for note in plan.notes),
+        "characters_named": round(
+            sum(names(text, c.name) for c in plan.characters) / len(plan.characters), 3
+        ),
+        "hero": f"{hero.name} ({hero.pronoun})",
+        "pronoun_slips": pronoun_slips(plan, text),
+        "title": plan.title,
+    }
+
+
+def one_prompt(model: LanguageModel, premise: str, words: int) -> dict:
+    start = time.perf_counter()
+    chat = [
+        {"role": "system", "content": "You are a novelist."},
+        {"role": "user", "content": f"Write a story of about {words} words about this: {premise}"},
+    ]
+    text = model.complete(chat, max_tokens=min(4096, int(words * 1.6)), temperature=0.8, seed=SEED)
+    plan = Plan(premise, STRUCTURE)
+    return _figures(premise, text, time.perf_counter() - start) | {
+        "pronoun_slips": pronoun_slips(plan, text)
+    }
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    values = [row[key] for row in rows if key in row]
+    return round(sum(values) / len(values), 4) if values else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--words", type=int, default=800)
+    parser.add_argument("--premises", type=int, default=8)
+    parser.add_argument("--only", choices=("planner", "one-prompt"), default=None)
+    args = parser.parse_args()
+    model = load_language_model(args.model)
+    ways = {"planner": planned, "one-prompt": one_prompt}
+    rows: dict[str, list[dict]] = {way: [] for way in ways}
+    for way, write in ways.items():
+        if args.only and way != args.only:
+            continue
+        for i, premise in enumerate(premises(args.premises)):
+            row = {"way": way, "premise": i, **write(model, premise, args.words)}
+            rows[way].append(row)
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+    summary = {
+        way: {
+            key: _mean(found, key)
+            for key in ("words", "rep4", "distinct2", "premise_coverage", "seconds", "fallbacks")
+        }
+        | {
+            "min_words": min((r["words"] for r in found), default=0),
+            "max_rep4": max((r["rep4"] for r in found), default=0),
+        }
+        for way, found in rows.items()
+        if found
+    }
+    print(json.dumps({"benchmark": "story_quality", "model": model.name, "summary": summary}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

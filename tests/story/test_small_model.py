@@ -1,0 +1,92 @@
+"""Valid text passes every part of the planner untouched: Unicode and compound names,
+dialogue, sentences that start like chatter, and a logline about a story; the small-model
+profile refuses only chatter, echoed labels and a copied example, and can be switched off."""
+
+from __future__ import annotations
+
+import pytest
+
+from museforge.story.answers import parse_character, parse_sentence, parse_title
+from museforge.story.levels import plan_story
+from museforge.story.llm import Generation, LanguageModel
+from museforge.story.premise import premise_name
+from museforge.story.prose import write_story
+from museforge.story.small_model import OFF, ON
+
+DIALOGUE = '"Let me help you," said Silas. Sure enough, the bird sang.'
+VALID = [
+    DIALOGUE,
+    "Sure enough, the bird sang.",
+    "Zoë McAllister finds that the story she wrote as a child is coming true.",
+    "Jean-Luc Picard wants to see the scene of the crime again.",
+    "McAllister hears the sea call her back.",
+]
+
+
+class Canned(LanguageModel):
+    """A model that gives the same answer to every prompt."""
+
+    name = "canned"
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+
+    def _stream(self, messages: list[dict[str, str]], settings: Generation):
+        yield self.answer
+        return "stop"
+
+
+@pytest.mark.parametrize("text", VALID)
+def test_the_small_model_profile_refuses_no_valid_text(text):
+    assert ON.refuses(text) is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ("Here is a logline: a keeper finds a bird.", "chatter"),
+        ("Sure, here you go.", "chatter"),
+        ("Certainly! The keeper finds a bird.", "chatter"),
+        ("The protagonist must find the bird.", "labels"),
+    ],
+)
+def test_the_small_model_profile_refuses_chatter_and_labels_and_off_refuses_nothing(answer, why):
+    assert ON.refuses(answer) == why
+    assert OFF.refuses(answer) is None
+
+
+@pytest.mark.parametrize(
+    ("premise", "name"),
+    [
+        ("A retired captain named Zoë McAllister hears the sea call her back.", "Zoë McAllister"),
+        ("A starship officer named Jean-Luc Picard loses his ship.", "Jean-Luc Picard"),
+        ("A fisherman named McAllister keeps the old boat.", "McAllister"),
+        ("Zoë has kept to her quiet life; then Zoë must leave.", "Zoë"),
+        ("A lighthouse keeper finds a mechanical bird", None),
+    ],
+)
+def test_the_premise_gives_unicode_and_compound_names_whole(premise, name):
+    assert premise_name(premise) == name
+
+
+@pytest.mark.parametrize("name", ["Zoë", "Jean-Luc Picard", "McAllister"])
+def test_characters_with_any_name_are_read_whole(name):
+    answer = f"{name} wants to sail past the reef, but is too proud to ask."
+    assert parse_character(answer, name) == ("to sail past the reef", "too proud to ask")
+    assert parse_sentence(f"{name} reads the story aloud.") == f"{name} reads the story aloud."
+    assert parse_title(f"The Ballad of {name}") == f"The Ballad of {name}"
+
+
+def test_a_logline_about_a_story_and_a_unicode_name_are_kept_as_written():
+    logline = VALID[2]
+    plan = plan_story(Canned(logline), "A retired captain named Zoë McAllister writes stories.")
+    assert plan.hero == "Zoë McAllister"
+    assert plan.logline == logline
+    assert not [n for n in plan.notes if n.startswith("logline")]
+
+
+def test_dialogue_and_sure_enough_reach_the_story_word_for_word():
+    model = Canned(DIALOGUE)
+    plan = plan_story(model, "A keeper named Silas finds a bird.", "kishotenketsu")
+    write_story(model, plan, 40, drafts=1)
+    assert DIALOGUE in plan.scenes[0].prose
