@@ -1,7 +1,7 @@
 """The story page: start a story from a premise, see its plan tree and text, regenerate a
 part into N alternatives side by side with their diversity figures, accept one, undo.
 
-Thin over ``museforge.story``: ``planner.plan_story / write_story / keep_plan`` start a
+Thin over ``museforge.story``: ``levels.plan_story / prose.write_story / keep_plan`` start a
 story, ``cowrite_llm.regenerate`` proposes alternatives, ``cowrite.accept / undo`` choose.
 """
 
@@ -32,7 +32,9 @@ def _language_model(name: str) -> Any:
 
 
 def new_story(context: JobContext) -> dict[str, Any]:
-    from museforge.story.planner import keep_plan, plan_story, write_story
+    from museforge.story.cowrite import keep_plan
+    from museforge.story.levels import plan_story
+    from museforge.story.prose import write_story
 
     p = context.params
     model = _language_model(p["model"])
@@ -172,7 +174,7 @@ def start(
     characters: int = Form(3, ge=1, le=6),
     prose: bool = Form(False, description="Write the prose now (else only the plan)"),
 ) -> dict:
-    from museforge.story.planner import check_premise
+    from museforge.story.plan import check_premise
 
     params = {"premise": check_premise(premise), "structure": structure, "seed": seed}
     params |= {"words": words, "characters": characters, "prose": prose, "model": "smollm2"}
