@@ -17,6 +17,7 @@ from museforge.cli.run_options import (
     ForceOpt,
     KeepOpt,
     SkipNonfiniteOpt,
+    keep_trained_model,
     run_folder,
     run_options,
 )
@@ -108,8 +109,6 @@ def train_cmd(
 
     from museforge import cli
     from museforge.core.distributed import is_main_process, main_process_first
-    from museforge.core.model_records import record_trained_model
-    from museforge.core.store import Store
     from museforge.core.training import CHECKPOINT_FILE
     from museforge.errors import UserError
     from museforge.image.gan.train import default_config, train_gan
@@ -146,11 +145,9 @@ def train_cmd(
         if created and not (out / CHECKPOINT_FILE).exists():
             shutil.rmtree(out, ignore_errors=True)  # a run that never started leaves nothing
         raise
+    keep_trained_model(result.model_dir, data=[cache], init=init)
     if not is_main_process():
         return
-    with Store() as store:
-        kept = record_trained_model(store, result.model_dir, data=[cache], init=init)
-    Console().print(f"model kept in the store as {kept.id[:12]} (trained-from its images)")
     Console().print(
         f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.3f}, "
         f"{result.wall_time:.0f} s; sample it with: museforge image gan sample "

@@ -14,6 +14,7 @@ from museforge.cli.run_options import (
     ForceOpt,
     KeepOpt,
     SkipNonfiniteOpt,
+    keep_trained_model,
     run_folder,
     run_options,
 )
@@ -392,8 +393,6 @@ def style_train_cmd(
 
     from museforge import cli
     from museforge.core.distributed import is_main_process
-    from museforge.core.model_records import record_trained_model
-    from museforge.core.store import Store
     from museforge.image.io import load_image, resolve_source
     from museforge.image.style.fast import (
         DEFAULT_CONTENTS,
@@ -433,11 +432,9 @@ def style_train_cmd(
             command=cli.invoked,
             options=options,
         )
+    keep_trained_model(result.model_dir, note=f"fast style for {style}")
     if not is_main_process():
         return
-    with Store() as store:
-        kept = record_trained_model(store, result.model_dir, note=f"fast style for {style}")
-    Console().print(f"model kept in the store as {kept.id[:12]}")
     Console().print(
         f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.3f}, "
         f"{result.wall_time:.0f} s; use it with: museforge image stylize CONTENT "

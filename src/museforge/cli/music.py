@@ -17,6 +17,7 @@ from museforge.cli.run_options import (
     ForceOpt,
     KeepOpt,
     SkipNonfiniteOpt,
+    keep_trained_model,
     run_folder,
     run_options,
 )
@@ -430,8 +431,6 @@ def train_cmd(
     from museforge import cli
     from museforge.core.checkpoints import resolve_model_dir
     from museforge.core.distributed import is_main_process, main_process_first
-    from museforge.core.model_records import record_trained_model
-    from museforge.core.store import Store
     from museforge.music.train import (
         StackedTrainConfig,
         default_config,
@@ -474,11 +473,9 @@ def train_cmd(
             command=cli.invoked,
             options=options,
         )
+    keep_trained_model(result.model_dir, data=[cache], init=init)
     if not is_main_process():
         return
-    with Store() as store:
-        kept = record_trained_model(store, result.model_dir, data=[cache], init=init)
-    Console().print(f"model kept in the store as {kept.id[:12]} (trained-from its data)")
     Console().print(
         f"[green]trained[/green] {result.steps} steps, loss {result.final_loss:.3f}, "
         f"{result.wall_time:.0f} s; model in {result.model_dir}"

@@ -18,6 +18,7 @@ from museforge.cli.run_options import (
     ForceOpt,
     KeepOpt,
     SkipNonfiniteOpt,
+    keep_trained_model,
     run_folder,
     run_options,
 )
@@ -258,8 +259,6 @@ def train_cmd(
     from dataclasses import replace
 
     from museforge import cli
-    from museforge.core.model_records import record_trained_model
-    from museforge.core.store import Store
     from museforge.core.training import CHECKPOINT_FILE
     from museforge.errors import UserError
     from museforge.paint.ddpg import AgentConfig
@@ -298,9 +297,7 @@ def train_cmd(
     )
     with run_folder(out, options) as folder:
         result = train_agent(config, folder, resume=resume, command=cli.invoked, options=options)
-    with Store() as store:
-        kept = record_trained_model(store, result.model_dir, note="painting agent")
-    Console().print(f"model kept in the store as {kept.id[:12]}")
+    keep_trained_model(result.model_dir, note="painting agent")
     Console().print(
         f"trained {result.steps} steps in {result.wall_time:.0f} s; model in {result.model_dir}"
     )

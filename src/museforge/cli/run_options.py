@@ -52,3 +52,23 @@ def run_folder(out: Path, options: RunOptions) -> Iterator[Path]:
         if distributed.is_main_process():
             stack.enter_context(run_lock(folder, force=options.force))
         yield folder
+
+
+def keep_trained_model(
+    model_dir: Path,
+    data: list[Path] | None = None,
+    init: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Record a freshly trained model in the store (``trained-from`` its data and its
+    ``--init`` model) and say so; under torchrun only rank 0 does."""
+    from rich.console import Console
+
+    from museforge.core.model_records import record_trained_model
+    from museforge.core.store import Store
+
+    if not distributed.is_main_process():
+        return
+    with Store() as store:
+        kept = record_trained_model(store, model_dir, data=data or [], init=init, note=note)
+    Console().print(f"model kept in the store as {kept.id[:12]}")

@@ -35,19 +35,10 @@ def bars_enabled() -> bool:
 
 def track(items: Iterable[T], total: int, label: str, enabled: bool = True) -> Iterator[T]:
     """Yield ``items`` while a bar on stderr counts them towards ``total``."""
-    columns = (
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    shown = enabled and bars_enabled()
-    with Progress(*columns, console=Console(stderr=True), disable=not shown) as bar:
-        task = bar.add_task(label, total=total)
-        for item in items:
+    with counter(total, label, enabled) as show:
+        for done, item in enumerate(items, start=1):
             yield item
-            bar.advance(task)
+            show(done)
 
 
 class _SpeedColumn(ProgressColumn):
@@ -76,8 +67,8 @@ def training_bar(enabled: bool, start: int, steps: int) -> Iterator[Callable[[in
 
 @contextmanager
 def counter(total: int, label: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """The same bar for work that reports how far it got: call the yielded function with
-    the count done so far (a painter calls it after each stroke)."""
+    """A bar for work that reports how far it got: call the yielded function with the count
+    done so far (a painter calls it after each stroke; ``track`` after each item)."""
     columns = (
         TextColumn(label),
         BarColumn(),
@@ -85,8 +76,7 @@ def counter(total: int, label: str, enabled: bool = True) -> Iterator[Callable[[
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(
-        *columns, console=Console(stderr=True), disable=not (enabled and bars_enabled())
-    ) as bar:
+    shown = enabled and bars_enabled()
+    with Progress(*columns, console=Console(stderr=True), disable=not shown) as bar:
         task = bar.add_task(label, total=total)
         yield lambda done: bar.update(task, completed=done)
