@@ -263,7 +263,7 @@ document.addEventListener("drop", async (event) => {
   document.getElementById("drop-hint").hidden = true;
   const recipe = file.type === "image/png" ? recipeFromPng(await file.arrayBuffer()) : null;
   if (!recipe) { toast(`error: ${file.name} carries no museforge recipe`, { error: true }); return; }
-  const page = recipe.medium === "music" ? "music" : "image";
+  const page = ["music", "paint"].includes(recipe.medium) ? recipe.medium : "image";
   if (document.body.dataset.page !== page) {
     sessionStorage.setItem("museforge-recipe", JSON.stringify(recipe));
     location.href = "/" + page;
