@@ -5,6 +5,7 @@
 const studio = {
   pageKinds: [],          // job kinds whose completion refreshes this page
   onJobDone: () => {},    // what the page does when one finishes
+  onJobUpdate: () => {},  // what the page does with each new state of one of its jobs
   tileActions: {},        // page-specific tile actions (play, vary, pick)
   seen: new Map(),        // job id -> last state seen
   items: new Map(),       // job id -> how many results it had kept when last seen
@@ -89,6 +90,7 @@ function showJobs(jobs) {
     status.replaceChildren(...(mine ? [jobLine(mine)] : []));
   }
   for (const job of jobs) {
+    if (studio.pageKinds.includes(job.kind)) studio.onJobUpdate(job);
     const before = studio.seen.get(job.id);
     studio.seen.set(job.id, job.state);
     const waiter = studio.waiting.get(job.id);
