@@ -22,7 +22,17 @@ from museforge.studio.indexes import add_indexes
 from museforge.studio.jobs import JobQueue
 from museforge.studio.page_cache import PageCache
 from museforge.studio.pages import templates
-from museforge.studio.routes import artifacts, home, image, jobs, music, paint, story, train
+from museforge.studio.routes import (
+    artifacts,
+    compare,
+    home,
+    image,
+    jobs,
+    music,
+    paint,
+    story,
+    train,
+)
 from museforge.studio.security import Guard
 from museforge.studio.uploads import UploadRefused
 
@@ -60,7 +70,7 @@ def create_app(config: StudioConfig | None = None, store: Store | None = None) -
     app.state.pages = PageCache(store)
     app.add_middleware(Guard, config=config)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (home, artifacts, jobs, music, image, story, paint, train):
+    for module in (home, artifacts, compare, jobs, music, image, story, paint, train):
         app.include_router(module.router)
         if hasattr(module, "register"):
             module.register(app)

@@ -18,7 +18,7 @@ from museforge.errors import UserError
 from museforge.studio.jobs import JobContext, job_record
 from museforge.studio.lineage_view import lineage_view
 from museforge.studio.marks import set_mark
-from museforge.studio.pages import render, render_kept, renders_of, tiles
+from museforge.studio.pages import render, render_kept, renders_of, tiles, works
 from museforge.studio.recipes import recipe_for_file, recipe_of, with_recipe_chunk
 
 router = APIRouter()
@@ -50,6 +50,7 @@ def artifact_page(request: Request, artifact_id: str = ArtifactId) -> HTMLRespon
         children=store.children(artifact.id),
         ratings=store.ratings(artifact.id),
         reproduced=reproduced[0] if reproduced else None,
+        others=[o for o in works(store, artifact.kind, 24) if o.id != artifact.id],
     )
 
 

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from museforge.core.store import Store
 from museforge.studio.jobs import JobContext
 from museforge.studio.pages import render
+from museforge.studio.story_history import redo, walk
 
 router = APIRouter()
 
@@ -128,6 +129,7 @@ def story_page(
     texts = {name: _current(store, story_id, name) for name in names}
     node = node or next((n for n in names if n.startswith("scene/")), names[0])
     history = cowrite.history(store, story_id, node) if node in names else []
+    choices, redo_stack = walk(store, story_id, node) if node in names else ([], [])
     return render(
         request,
         "story.html",
@@ -136,6 +138,8 @@ def story_page(
         texts=texts,
         node=node,
         history=history,
+        choices=choices,
+        redo_to=redo_stack[-1] if redo_stack else None,
         alternatives=_alternatives(store, story_id, node, history),
     )
 
@@ -220,3 +224,10 @@ def undo(request: Request, story_id: int = StoryId, node: str = Form(pattern=NOD
 
     back = cowrite.undo(request.app.state.store, story_id, node)
     return {"node": node, "current": back.number}
+
+
+@router.post("/story/{story_id}/redo", summary="Redo the last choice undone on a part")
+def redo_route(
+    request: Request, story_id: int = StoryId, node: str = Form(pattern=NODE_PATTERN)
+) -> dict:
+    return {"node": node, "current": redo(request.app.state.store, story_id, node)}

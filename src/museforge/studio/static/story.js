@@ -39,5 +39,11 @@ if (storyBox) {
     location.reload();
   };
   document.getElementById("undo").addEventListener("click", undo);
-  studio.undoStack.push(undo);
+  studio.pageUndo = undo;
+  const redo = async () => {
+    await post(`/story/${story}/redo`, { node });
+    location.reload();
+  };
+  document.getElementById("redo").addEventListener("click", redo);
+  studio.pageRedo = redo;
 }
