@@ -1,13 +1,16 @@
-"""The train page: upload a picture of your own and train a fast style network for it
-(Johnson et al. 2016, "Perceptual Losses for Real-Time Style Transfer") as a job, with
-the training curve drawn live from the job's progress.
+"""The train page: upload material of your own and train on it as a job, with the
+training curve drawn live from the job's progress: a picture, to train a fast style
+network for it (Johnson et al. 2016, "Perceptual Losses for Real-Time Style Transfer"),
+or MIDI tunes, to fine-tune the shipped melody model on them (MusicVAE, Roberts et al.
+2018, from ``melody-2bar``).
 
-Thin over ``museforge.image.style.fast.train_fast_style`` and the one training loop in
-``core.training``: the run folder lives in the studio's home, one per job, so a studio
+Thin over ``image.style.fast.train_fast_style`` and ``music.train.train_melody_vae``, both
+the one training loop in ``core.training``: the run folder lives in the studio's home, one per job, so a studio
 stopped mid-run resumes the job from its last checkpoint, exactly. While the loop trains,
 a watcher reads its ``metrics.jsonl`` and writes the curve into the job's record, which
 the page follows by server-sent events like every job. The trained network is kept in the
-store ``trained-from`` the picture, with one photo stylised by it as a preview.
+store ``trained-from`` its material, with a preview: a photo stylised by the network, or
+melodies sampled from the fine-tuned model.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ FEATURES = "random-multiscale"  # the loss network that needs no download
 STYLE_SAMPLES = ("gravel", "brick", "grass", "immunohistochemistry", "hubble_deep_field")
 CONTENTS = ("skimage:astronaut", "skimage:chelsea", "skimage:coffee")
 PREVIEW = "skimage:rocket"
+BASE_MELODY = "melody-2bar"  # the model a melody fine-tune starts from
+MAX_TUNES = 50
 CURVE_POINTS = 400  # at most this many points of the curve ride along in the job record
 WATCH_S = 0.5
 
@@ -104,7 +109,86 @@ class CurveWatcher:
 
 
 def run_train(context: JobContext) -> dict[str, Any]:
-    """The job: train (or resume) in the job's run folder, then keep the network and a preview."""
+    """The job: train (or resume) in the job's run folder, then keep the model and a preview."""
+    if context.params.get("what") == "melody":
+        return run_melody(context)
+    return run_style(context)
+
+
+def run_melody(context: JobContext) -> dict[str, Any]:
+    """Fine-tune the melody model on the uploaded tunes; keep it and four melodies of it."""
+    import shutil
+    import tempfile
+
+    from museforge.core.checkpoints import model_id
+    from museforge.core.model_records import record_trained_model
+    from museforge.core.training import CHECKPOINT_FILE, METRICS_FILE, RunOptions
+    from museforge.music.data import build_dataset
+    from museforge.music.generate import sample
+    from museforge.music.results import keep_melodies
+    from museforge.music.stacked import load_melody_vae
+    from museforge.music.train import default_config, train_melody_vae
+
+    store, p = context.store, context.params
+    folder = run_root() / context.job_id
+    if context.items:  # kept before the studio stopped
+        return {"model": context.items[0], "curve": read_curve(folder / METRICS_FILE)}
+    tunes = run_root() / f"{context.job_id}-tunes"
+    cache = tunes / "tunes.npz"
+    if not cache.is_file():
+        context.report(0.02, f"reading {len(p['tunes'])} tunes")
+        (tunes / "midi").mkdir(parents=True, exist_ok=True)
+        for i, tune in enumerate(p["tunes"]):
+            shutil.copyfile(store.path_of(store.get(tune)), tunes / "midi" / f"{i:03d}.mid")
+        build_dataset(tunes / "midi", cache, jobs=1, progress=False)
+    config = replace(
+        default_config(2),
+        steps=p["steps"],
+        batch_size=p["batch_size"],
+        checkpoint_every=max(1, p["steps"] // 5),
+        log_every=1,
+        seed=p["seed"],
+    )
+    with CurveWatcher(context, folder / METRICS_FILE, p["steps"]) as watcher:
+        result = train_melody_vae(
+            cache,
+            folder,
+            config,
+            resume=(folder / CHECKPOINT_FILE).is_file(),
+            init=BASE_MELODY,
+            progress=False,
+            command="studio train melody",
+            options=RunOptions(keep=2, force=True),
+        )
+    context.report(0.93, "keeping the model and four of its melodies")
+    model = record_trained_model(
+        store, result.model_dir, data=[cache], init=BASE_MELODY, note="fine-tuned in the studio"
+    )
+    melodies = sample(load_melody_vae(result.model_dir), 4, p["seed"], 0.5)
+    with tempfile.TemporaryDirectory(prefix="museforge-studio-") as out:
+        kept = keep_melodies(
+            melodies,
+            out,
+            stem=f"tuned-s{p['seed']}",
+            store=store,
+            model_id=model_id(result.model_dir),
+            seed=p["seed"],
+            params={"command": "studio train melody sample", "temperature": 0.5},
+            parents=[(model.id, "generated-by")],
+            formats=("mid", "wav", "png"),
+        )
+    context.checkpoint(model.id, 1.0, f"trained {result.steps} steps, loss {result.final_loss:.4f}")
+    return {
+        "model": model.id,
+        "melodies": [k.artifact_id for k in kept],
+        "curve": watcher.curve,
+        "steps": result.steps,
+        "final_loss": round(result.final_loss, 5),
+    }
+
+
+def run_style(context: JobContext) -> dict[str, Any]:
+    """Train a fast style network for the picture; keep it and a photo in its style."""
     from museforge.core.checkpoints import model_id
     from museforge.core.model_records import record_trained_model
     from museforge.core.training import CHECKPOINT_FILE, METRICS_FILE, RunOptions
@@ -227,4 +311,31 @@ async def train_style(
     params = {"style": source, "label_style": label, "steps": steps, "batch_size": batch_size}
     params |= {"crop": crop, "style_size": style_size, "width": width, "seed": seed}
     job = request.app.state.queue.submit("train", params, f"train a style on {label}")
+    return {"job": job.id}
+
+
+@router.post("/train/melody", summary="Fine-tune the melody model on MIDI tunes (a job)")
+async def train_melody(
+    request: Request,
+    tunes: Annotated[list[UploadFile], File(description="Your tunes (MIDI files)")],
+    steps: int = Form(60, ge=1, le=5000),
+    batch_size: int = Form(16, ge=1, le=256),
+    seed: int = Form(0, ge=0, le=2**31 - 1),
+) -> dict:
+    store: Store = request.app.state.store
+    config = request.app.state.config
+    given = [t for t in tunes if t.filename]
+    if not given or len(given) > MAX_TUNES:
+        raise UserError(f"give 1 to {MAX_TUNES} MIDI files, not {len(given)}")
+    checked = [
+        await check_upload(
+            t, ("midi",), max_bytes=config.max_upload_bytes, max_pixels=config.max_upload_pixels
+        )
+        for t in given
+    ]  # every file is checked before any is kept
+    kept = [keep_checked(store, c, "tune to train on").id for c in checked]
+    params = {"what": "melody", "tunes": kept, "steps": steps, "batch_size": batch_size}
+    params["seed"] = seed
+    label = f"fine-tune {BASE_MELODY} on {len(kept)} tune{'s' if len(kept) > 1 else ''}"
+    job = request.app.state.queue.submit("train", params, label)
     return {"job": job.id}

@@ -33,8 +33,10 @@ function drawCurve(points) {
 const kept = JSON.parse(document.getElementById("curve-data").textContent);
 if (kept.length) drawCurve(kept);
 
-document.getElementById("train-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  await startJob("/train/style", new FormData(event.target));
-  toast("training…");
-});
+for (const id of ["train-form", "melody-train-form"]) {
+  document.getElementById(id).addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await startJob(event.target.getAttribute("action"), new FormData(event.target));
+    toast("training…");
+  });
+}
