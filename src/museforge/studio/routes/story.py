@@ -1,8 +1,10 @@
 """The story page: start a story from a premise, see its plan tree and text, regenerate a
-part into N alternatives side by side with their diversity figures, accept one, undo.
+part into N alternatives side by side with their diversity figures, accept one, undo and
+redo; edit a part by hand, rewrite a selection by an instruction, continue the story.
 
 Thin over ``museforge.story``: ``levels.plan_story / prose.write_story / keep_plan`` start a
-story, ``cowrite_llm.regenerate`` proposes alternatives, ``cowrite.accept / undo`` choose.
+story, ``cowrite_llm.regenerate / rewrite / continue_story`` write with the model,
+``cowrite.accept / edit / undo`` choose; redo reads the choices (``studio.story_history``).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ if (storyBox) {
   let selection = null;  // the person's selection in the text, as character offsets
   document.addEventListener("selectionchange", () => {
     const chosen = document.getSelection();
-    if (!chosen.rangeCount || chosen.isCollapsed) return;
+    if (!chosen.rangeCount || chosen.isCollapsed || !chosen.toString().trim()) return;
     const range = chosen.getRangeAt(0).cloneRange();
     if (!current.contains(range.startContainer)) return;  // it must begin in the text
     if (!current.contains(range.endContainer)) range.setEnd(current, current.childNodes.length);
