@@ -8,6 +8,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from museforge.studio.marks import marks_of
+
 
 def tiles(page: Page):
     return page.locator("#tiles .tile")
@@ -58,6 +60,16 @@ def test_sample_play_choose_vary_breed_lineage_reproduce(page: Page, studio, sho
     expect(tiles(page)).to_have_count(9)
     page.locator("#toast").get_by_role("button", name="Undo").click()
     expect(page.locator(f'#tiles .tile[data-id="{gone}"]')).to_have_count(1)
+    history = page.locator("#history-panel")  # every action of the page, with undo and redo
+    history.get_by_role("button", name="Redo").click()
+    expect(tiles(page)).to_have_count(9)
+    expect(history.locator("li")).to_have_text(
+        [f"starred {chosen_id[:8]}", f"discarded {gone[:8]}"]
+    )
+    shot("3b-history")
+    history.get_by_role("button", name="Undo").click()
+    expect(page.locator(f'#tiles .tile[data-id="{gone}"]')).to_have_count(1)
+    expect(history.locator("li.undone")).to_have_text([f"discarded {gone[:8]}"])
 
     child = tiles(page).first
     child_id = child.get_attribute("data-id")
@@ -73,12 +85,25 @@ def test_sample_play_choose_vary_breed_lineage_reproduce(page: Page, studio, sho
     expect(page.locator("#reproduce-result")).to_contain_text("the bytes match exactly")
     shot("5-reproduced")
 
+    page.get_by_role("link", name="Music").click()  # A/B: a variation against a bred child
+    tiles(page).nth(0).get_by_label("breed").check()
+    tiles(page).nth(4).get_by_label("breed").check()
+    picked = [tiles(page).nth(i).get_attribute("data-id") for i in (0, 4)]
+    page.get_by_role("button", name="Compare the two").click()
+    sides = page.locator(".compare .side")
+    expect(sides).to_have_count(2)
+    expect(page.locator("tr.differs th", has_text="verb")).to_have_count(1)
+    page.get_by_role("button", name="Prefer B").click()
+    expect(sides.nth(1)).to_have_class(re.compile("preferred"))
+    shot("6-compare")
+
     store = studio.store
     assert [r.score for r in store.ratings(chosen_id)] == [4.0]
     assert [r.score for r in store.ratings(rated_by_key)] == [5.0]
     assert [e.relation for e in store.parents(chosen_id)] == ["chosen-from"]
     assert {e.relation for e in store.parents(child_id)} == {"interpolation-of"}
     assert len(store.list_artifacts(kind="melody", limit=100)) == 10
+    assert marks_of(store, picked) == {picked[1]: {"star"}}  # B, preferred
 
 
 def test_a_reload_during_a_job_shows_its_progress_and_then_its_melodies(page: Page, shot):

@@ -5,6 +5,7 @@ accept one, undo; the store keeps every version and choice."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -12,6 +13,17 @@ from playwright.sync_api import Page, expect
 from museforge.story import cowrite
 
 MODEL_WAIT_MS = 300_000  # the language model plans on two cores that others share too
+
+
+def _finished(store, kind: str, timeout: float = MODEL_WAIT_MS / 1000):
+    """The job of ``kind`` once it has ended (its message says why, if it failed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = [j for j in store.list_jobs() if j.kind == kind]
+        if jobs and jobs[0].state in ("done", "failed", "cancelled"):
+            return jobs[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no {kind} job ended in {timeout} s")
 
 
 @pytest.mark.timeout(900)
@@ -48,7 +60,23 @@ def test_start_a_story_regenerate_a_scene_accept_and_undo(page: Page, studio, sh
     page.get_by_role("button", name="Undo").click()
     expect(page.locator("#current-text")).to_have_text(original)
     shot("4-undone")
+    page.get_by_role("button", name="Redo").click()
+    expect(page.locator("#current-text")).to_have_text(text)
+    expect(page.locator("#choices li").first).to_have_text(re.compile("^redo"))
+    expect(page.get_by_role("button", name="Redo")).to_be_disabled()
+    shot("5-redone")
+
+    text_box = page.locator("#current-text")  # select its first paragraph, as a person does
+    text_box.click(click_count=3, position={"x": 8, "y": 8})
+    page.get_by_label("Rewrite the selection").fill("more tension")
+    page.get_by_role("button", name="Rewrite").click()
+    expect(page.locator("#toast")).to_contain_text("rewriting: more tension")
+    rewrite = _finished(studio.store, "story-rewrite")
+    assert rewrite.state == "done", rewrite.message
+    expect(page.locator("#choices li").first).to_have_text(re.compile("^rewritten"))
+    shot("6-rewritten")
 
     versions = cowrite.history(studio.store, story_id, "scene/1")
-    assert len(versions) == 3 and versions[0].current  # the first draft is current again
-    assert [v.how for v in versions] == ["generated"] * 3
+    assert len(versions) == 4 and versions[3].current  # the rewrite of the one redone
+    assert [v.how for v in versions] == ["generated"] * 3 + ["rewritten"]
+    assert versions[3].details["instruction"] == "more tension"

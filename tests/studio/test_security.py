@@ -129,6 +129,13 @@ def _stored(store: Store, home: Path) -> tuple[int, list[Path]]:
     )
 
 
+UPLOADS = [  # every route that takes a file: (route, field, the rest of its form)
+    ("/image/stylize", "style", {"content": "chelsea", "steps": 1}),
+    ("/paint/draw", "picture_upload", {"strokes": 1}),
+    ("/train/style", "style", {"steps": 1}),
+]
+
+
 @pytest.mark.parametrize(
     ("name", "data", "status", "says"),
     [
@@ -142,13 +149,10 @@ def _stored(store: Store, home: Path) -> tuple[int, list[Path]]:
 def test_bad_uploads_are_refused_clearly_and_nothing_is_stored(studio, name, data, status, says):
     with csrf_client(studio) as client:
         before = _stored(studio.store, studio.home)
-        answer = client.post(
-            "/image/stylize",
-            files={"style": (name, data, "image/png")},
-            data={"content": "chelsea", "steps": 1},
-        )
-        assert answer.status_code == status
-        assert says in answer.json()["error"]
+        for route, field, form in UPLOADS:
+            answer = client.post(route, files={field: (name, data, "image/png")}, data=form)
+            assert answer.status_code == status, route
+            assert says in answer.json()["error"], route
         assert _stored(studio.store, studio.home) == before
         assert studio.store.list_jobs() == []
 

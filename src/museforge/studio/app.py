@@ -18,11 +18,22 @@ from fastapi.staticfiles import StaticFiles
 from museforge.core.store import Store
 from museforge.errors import NotFoundInStore, UserError
 from museforge.studio.config import StudioConfig
+from museforge.studio.indexes import add_indexes
 from museforge.studio.jobs import JobQueue
 from museforge.studio.page_cache import PageCache
 from museforge.studio.pages import templates
-from museforge.studio.routes import artifacts, home, image, jobs, music, story
-from museforge.studio.security import make_guard
+from museforge.studio.routes import (
+    artifacts,
+    compare,
+    home,
+    image,
+    jobs,
+    music,
+    paint,
+    story,
+    train,
+)
+from museforge.studio.security import Guard
 from museforge.studio.uploads import UploadRefused
 
 HERE = Path(__file__).parent
@@ -33,6 +44,7 @@ def create_app(config: StudioConfig | None = None, store: Store | None = None) -
     config = config or StudioConfig()
     store = store or Store()
     queue = JobQueue(store)
+    add_indexes(store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -44,6 +56,7 @@ def create_app(config: StudioConfig | None = None, store: Store | None = None) -
             yield
         finally:
             queue.stop()
+            app.state.pages.close()
 
     app = FastAPI(
         title="museforge studio",
@@ -55,9 +68,9 @@ def create_app(config: StudioConfig | None = None, store: Store | None = None) -
     app.state.queue = queue
     app.state.reproducers = {}
     app.state.pages = PageCache(store)
-    app.middleware("http")(make_guard(config))
+    app.add_middleware(Guard, config=config)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (home, artifacts, jobs, music, image, story):
+    for module in (home, artifacts, compare, jobs, music, image, story, paint, train):
         app.include_router(module.router)
         if hasattr(module, "register"):
             module.register(app)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, NamedTuple
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
@@ -25,16 +26,26 @@ def render(request: Request, name: str, **context: Any) -> HTMLResponse:
     )
 
 
-def render_kept(
+async def render_kept(
     request: Request, key: tuple, name: str, context: Callable[[], dict[str, Any]]
-) -> HTMLResponse:
+) -> Response:
     """Like ``render`` through the page cache: ``context`` is only built (and the page
-    rendered) when the store has changed since the page was last kept."""
-    template = templates.get_template(name)
-    html = request.app.state.pages.page(
-        key, lambda: template.render(csrf=CSRF_SLOT, **context()), request.state.csrf
-    )
-    return HTMLResponse(html)
+    rendered, in a worker thread) when the store has changed since the page was last
+    kept; a browser holding the page as it is now gets 304 Not Modified."""
+    cache = request.app.state.pages
+    csrf = request.state.csrf
+    version = cache.version()
+    headers = {"Cache-Control": "no-cache"}
+    if cache.enabled:
+        headers["ETag"] = cache.etag(key, version, csrf)
+        if request.headers.get("if-none-match") == headers["ETag"]:
+            return Response(status_code=304, headers=headers)
+    body = cache.get(key, version, csrf)
+    if body is None:
+        template = templates.get_template(name)
+        html = await run_in_threadpool(lambda: template.render(csrf=CSRF_SLOT, **context()))
+        body = cache.put(key, version, html, csrf)
+    return Response(body, media_type="text/html", headers=headers)
 
 
 def renders_of(store: Store, artifact: Artifact) -> dict[str, Artifact]:
@@ -73,6 +84,13 @@ def _rendering_or_input(artifact: Artifact) -> bool:
     return set(params) == {"format"} or note.startswith(("given as", "uploaded as"))
 
 
+class Rendering(NamedTuple):
+    """A file rendered from an artifact, as a tile links it."""
+
+    id: str
+    suffix: str
+
+
 def tiles(store: Store, artifacts: list[Artifact], *, hide_discarded: bool = True) -> list[dict]:
     """What a grid tile needs: the artifact, its renderings, its marks and last rating.
 
@@ -80,15 +98,16 @@ def tiles(store: Store, artifacts: list[Artifact], *, hide_discarded: bool = Tru
     """
     ids = [a.id for a in artifacts]
     marks = marks_of(store, ids)
-    renders: dict[str, dict[str, Artifact]] = {}
+    renders: dict[str, dict[str, Rendering]] = {}
     with store._read() as session:
         rendered = (
-            select(Lineage.parent_id, Artifact)
+            select(Lineage.parent_id, Artifact.id, Artifact.path)
             .join(Artifact, Artifact.id == Lineage.child_id)
             .where(Lineage.parent_id.in_(ids), Lineage.relation == "rendered-from")
         )
-        for parent_id, render in session.execute(rendered):
-            renders.setdefault(parent_id, {})[render.suffix.lstrip(".")] = render
+        for parent_id, render_id, path in session.execute(rendered):
+            suffix = PurePosixPath(path).suffix.lstrip(".")
+            renders.setdefault(parent_id, {})[suffix] = Rendering(render_id, suffix)
         chosen = set(
             session.scalars(
                 select(Lineage.child_id).where(

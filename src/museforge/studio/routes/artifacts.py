@@ -16,8 +16,9 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from museforge.core.store import Artifact, Store
 from museforge.errors import UserError
 from museforge.studio.jobs import JobContext, job_record
+from museforge.studio.lineage_view import lineage_view
 from museforge.studio.marks import set_mark
-from museforge.studio.pages import render, render_kept, renders_of, tiles
+from museforge.studio.pages import render, render_kept, renders_of, tiles, works
 from museforge.studio.recipes import recipe_for_file, recipe_of, with_recipe_chunk
 
 router = APIRouter()
@@ -49,18 +50,19 @@ def artifact_page(request: Request, artifact_id: str = ArtifactId) -> HTMLRespon
         children=store.children(artifact.id),
         ratings=store.ratings(artifact.id),
         reproduced=reproduced[0] if reproduced else None,
+        others=[o for o in works(store, artifact.kind, 24) if o.id != artifact.id],
     )
 
 
 @router.get("/artifacts/{artifact_id}/lineage", response_class=HTMLResponse, summary="Lineage tree")
-def lineage_page(request: Request, artifact_id: str = ArtifactId) -> HTMLResponse:
+async def lineage_page(request: Request, artifact_id: str = ArtifactId) -> Response:
     store: Store = request.app.state.store
 
     def context() -> dict:
-        artifact = store.get(artifact_id)
-        return {"a": artifact, "lineage": store.lineage_tree(artifact.id)}
+        tree = lineage_view(store, artifact_id)
+        return {"a": tree.artifact, "lineage": tree}
 
-    return render_kept(request, ("lineage", artifact_id), "lineage.html", context)
+    return await render_kept(request, ("lineage", artifact_id), "lineage.html", context)
 
 
 @router.get("/files/{artifact_id}", summary="An artifact's file, as stored")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from museforge.studio.jobs import QUEUE_SHOWN, job_record
 from museforge.studio.pages import render, render_kept, tiles, works
@@ -24,11 +24,11 @@ def home_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/gallery", response_class=HTMLResponse, summary="Everything kept, newest first")
-def gallery_page(
+async def gallery_page(
     request: Request,
-    kind: str = Query("melody", pattern="^(melody|image|audio|score|batch)$"),
+    kind: str = Query("melody", pattern="^(melody|image|painting|plot|audio|score|batch)$"),
     page: int = Query(1, ge=1, le=100_000),
-) -> HTMLResponse:
+) -> Response:
     store = request.app.state.store
 
     def context() -> dict:
@@ -36,7 +36,7 @@ def gallery_page(
         shown = tiles(store, found[:PAGE_SIZE], hide_discarded=False)
         return {"kind": kind, "page": page, "tiles": shown, "more": len(found) > PAGE_SIZE}
 
-    return render_kept(request, ("gallery", kind, page), "gallery.html", context)
+    return await render_kept(request, ("gallery", kind, page), "gallery.html", context)
 
 
 def _stories(store) -> list:

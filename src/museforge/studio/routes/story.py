@@ -1,8 +1,10 @@
 """The story page: start a story from a premise, see its plan tree and text, regenerate a
-part into N alternatives side by side with their diversity figures, accept one, undo.
+part into N alternatives side by side with their diversity figures, accept one, undo and
+redo; edit a part by hand, rewrite a selection by an instruction, continue the story.
 
 Thin over ``museforge.story``: ``levels.plan_story / prose.write_story / keep_plan`` start a
-story, ``cowrite_llm.regenerate`` proposes alternatives, ``cowrite.accept / undo`` choose.
+story, ``cowrite_llm.regenerate / rewrite / continue_story`` write with the model,
+``cowrite.accept / edit / undo`` choose; redo reads the choices (``studio.story_history``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from museforge.core.store import Store
+from museforge.errors import UserError
 from museforge.studio.jobs import JobContext
 from museforge.studio.pages import render
+from museforge.studio.story_history import redo, walk
 
 router = APIRouter()
 
@@ -102,9 +106,48 @@ def diversity(texts: list[str]) -> dict[str, Any]:
     return {"each": each, "set": whole}
 
 
+def continue_job(context: JobContext) -> dict[str, Any]:
+    from museforge.story.cowrite_llm import continue_story
+
+    p = context.params
+    context.report(0.1, f"writing about {p['words']} more words")
+    version = continue_story(
+        context.store,
+        _language_model(p["model"]),
+        p["story"],
+        p["words"],
+        p["seed"],
+        new_scene=p["new_scene"],
+        tries=1,
+    )
+    return {"story": p["story"], "node": version.node, "version": version.number}
+
+
+def rewrite_job(context: JobContext) -> dict[str, Any]:
+    from museforge.story.cowrite_llm import rewrite
+
+    p = context.params
+    context.report(0.1, f"rewriting {p['end'] - p['start']} characters: {p['instruction']}")
+    version = rewrite(
+        context.store,
+        _language_model(p["model"]),
+        p["story"],
+        p["node"],
+        p["start"],
+        p["end"],
+        p["instruction"],
+        p["seed"],
+        max_tokens=p["max_tokens"],
+        tries=1,
+    )
+    return {"story": p["story"], "node": p["node"], "version": version.number}
+
+
 def register(app) -> None:
     app.state.queue.register("story-new", new_story)
     app.state.queue.register("story-regenerate", regenerate)
+    app.state.queue.register("story-continue", continue_job)
+    app.state.queue.register("story-rewrite", rewrite_job)
 
 
 @router.get("/story", response_class=HTMLResponse, summary="Stories: start one, open one")
@@ -128,6 +171,7 @@ def story_page(
     texts = {name: _current(store, story_id, name) for name in names}
     node = node or next((n for n in names if n.startswith("scene/")), names[0])
     history = cowrite.history(store, story_id, node) if node in names else []
+    choices, redo_stack = walk(store, story_id, node) if node in names else ([], [])
     return render(
         request,
         "story.html",
@@ -136,6 +180,8 @@ def story_page(
         texts=texts,
         node=node,
         history=history,
+        choices=choices,
+        redo_to=redo_stack[-1] if redo_stack else None,
         alternatives=_alternatives(store, story_id, node, history),
     )
 
@@ -220,3 +266,64 @@ def undo(request: Request, story_id: int = StoryId, node: str = Form(pattern=NOD
 
     back = cowrite.undo(request.app.state.store, story_id, node)
     return {"node": node, "current": back.number}
+
+
+@router.post("/story/{story_id}/edit", summary="Your own text for a part, as a new version")
+def edit_route(
+    request: Request,
+    story_id: int = StoryId,
+    node: str = Form(pattern=NODE_PATTERN),
+    text: str = Form(min_length=1, max_length=20_000),
+) -> dict:
+    from museforge.story import cowrite
+
+    version = cowrite.edit(request.app.state.store, story_id, node, text)
+    return {"node": node, "current": version.number}
+
+
+@router.post("/story/{story_id}/continue", summary="More prose at the end of the story (a job)")
+def continue_route(
+    request: Request,
+    story_id: int = StoryId,
+    words: int = Form(60, ge=10, le=1000),
+    seed: int = Form(0, ge=0, le=2**31 - 1),
+    new_scene: bool = Form(False, description="Write it as a new scene"),
+) -> dict:
+    from museforge.story import cowrite
+
+    cowrite.nodes(request.app.state.store, story_id)
+    params = {"story": story_id, "words": words, "seed": seed, "new_scene": new_scene}
+    params["model"] = "smollm2"
+    label = f"story {story_id}: about {words} more words"
+    return {"job": request.app.state.queue.submit("story-continue", params, label).id}
+
+
+@router.post("/story/{story_id}/rewrite", summary="Rewrite a selection by an instruction (a job)")
+def rewrite_route(
+    request: Request,
+    story_id: int = StoryId,
+    node: str = Form(pattern=NODE_PATTERN),
+    start: int = Form(ge=0, le=1_000_000),
+    end: int = Form(ge=1, le=1_000_000),
+    instruction: str = Form(min_length=1, max_length=500),
+    seed: int = Form(0, ge=0, le=2**31 - 1),
+    max_tokens: int = Form(80, ge=8, le=600),
+) -> dict:
+    from museforge.story import cowrite
+    from museforge.story.cowrite_llm import check_instruction
+
+    text = cowrite.current_text(request.app.state.store, story_id, node)
+    if not 0 <= start < end <= len(text):
+        raise UserError(f"select some of {node}'s text first ({start}:{end} of {len(text)})")
+    params = {"story": story_id, "node": node, "start": start, "end": end, "seed": seed}
+    params |= {"instruction": check_instruction(instruction), "max_tokens": max_tokens}
+    params["model"] = "smollm2"
+    label = f"story {story_id}: rewrite {node} ({instruction[:30]})"
+    return {"job": request.app.state.queue.submit("story-rewrite", params, label).id}
+
+
+@router.post("/story/{story_id}/redo", summary="Redo the last choice undone on a part")
+def redo_route(
+    request: Request, story_id: int = StoryId, node: str = Form(pattern=NODE_PATTERN)
+) -> dict:
+    return {"node": node, "current": redo(request.app.state.store, story_id, node)}

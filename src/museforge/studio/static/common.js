@@ -5,11 +5,16 @@
 const studio = {
   pageKinds: [],          // job kinds whose completion refreshes this page
   onJobDone: () => {},    // what the page does when one finishes
+  onJobUpdate: () => {},  // what the page does with each new state of one of its jobs
   tileActions: {},        // page-specific tile actions (play, vary, pick)
   seen: new Map(),        // job id -> last state seen
   items: new Map(),       // job id -> how many results it had kept when last seen
   waiting: new Map(),     // job id -> {resolve, reject}
-  undoStack: [],          // discards to take back, newest last
+  history: [],            // what the person did on this page, oldest first
+  undoStack: [],          // entries of the history undo takes back, newest last
+  redoStack: [],          // entries undo took back, for redo, newest last
+  pageUndo: null,         // a page with its own undo and redo (a story part) sets these
+  pageRedo: null,
 };
 
 function csrfToken() {
@@ -89,6 +94,7 @@ function showJobs(jobs) {
     status.replaceChildren(...(mine ? [jobLine(mine)] : []));
   }
   for (const job of jobs) {
+    if (studio.pageKinds.includes(job.kind)) studio.onJobUpdate(job);
     const before = studio.seen.get(job.id);
     studio.seen.set(job.id, job.state);
     const waiter = studio.waiting.get(job.id);
@@ -136,10 +142,8 @@ async function tileAction(tile, action, button) {
     toast(`rated ${score}`);
   } else if (action === "star") {
     const on = !button.classList.contains("on");
-    await post(`/artifacts/${id}/mark`, { mark: "star", on });
-    button.classList.toggle("on", on);
-    button.textContent = on ? "♥" : "♡";
-    tile.classList.toggle("starred", on);
+    await setStar(id, on);
+    remember(`${on ? "starred" : "unstarred"} ${id.slice(0, 8)}`, () => setStar(id, !on), () => setStar(id, on));
   } else if (action === "choose") {
     await post(`/artifacts/${id}/choose`);
     tile.classList.add("chosen");
@@ -153,6 +157,15 @@ async function tileAction(tile, action, button) {
   } else if (studio.tileActions[action]) {
     await studio.tileActions[action](tile, button);
   }
+}
+
+async function setStar(id, on) {
+  await post(`/artifacts/${id}/mark`, { mark: "star", on });
+  document.querySelectorAll(`[data-id="${id}"]`).forEach((tile) => {
+    const button = tile.querySelector('[data-action="star"]');
+    if (button) { button.classList.toggle("on", on); button.textContent = on ? "♥" : "♡"; }
+    tile.classList.toggle("starred", on);
+  });
 }
 
 async function discard(tile, button) {
@@ -171,8 +184,57 @@ async function discard(tile, button) {
     place.parent.insertBefore(tile, place.next);
     toast("brought back");
   };
-  studio.undoStack.push(undo);
-  toast("Discarded (hidden, never deleted).", { action: () => { studio.undoStack.pop(); undo(); } });
+  const redo = async () => {
+    await post(`/artifacts/${id}/mark`, { mark: "discard", on: true });
+    place.next = tile.nextSibling;
+    tile.remove();
+    toast("discarded again");
+  };
+  remember(`discarded ${id.slice(0, 8)}`, undo, redo);
+  toast("Discarded (hidden, never deleted).", { action: undoLast });
+}
+
+/* --- undo and redo, with the history list ------------------------------------------- */
+
+function remember(label, undo, redo) {
+  const entry = { label, undo, redo, undone: false };
+  studio.history.push(entry);
+  studio.undoStack.push(entry);
+  studio.redoStack.length = 0;
+  showHistory();
+}
+
+async function undoLast() {
+  if (studio.pageUndo) { await studio.pageUndo(); return; }
+  const entry = studio.undoStack.pop();
+  if (!entry) return;
+  await entry.undo();
+  entry.undone = true;
+  studio.redoStack.push(entry);
+  showHistory();
+}
+
+async function redoLast() {
+  if (studio.pageRedo) { await studio.pageRedo(); return; }
+  const entry = studio.redoStack.pop();
+  if (!entry) return;
+  await entry.redo();
+  entry.undone = false;
+  studio.undoStack.push(entry);
+  showHistory();
+}
+
+function showHistory() {
+  const panel = document.getElementById("history-panel");
+  panel.hidden = studio.history.length === 0;
+  document.getElementById("history-list").replaceChildren(...studio.history.map((entry) => {
+    const li = document.createElement("li");
+    li.textContent = entry.label;
+    li.className = entry.undone ? "undone" : "";
+    return li;
+  }));
+  document.getElementById("history-undo").disabled = studio.undoStack.length === 0;
+  document.getElementById("history-redo").disabled = studio.redoStack.length === 0;
 }
 
 document.addEventListener("click", (event) => {
@@ -206,8 +268,10 @@ document.addEventListener("keydown", (event) => {
     const next = tiles[Math.min(tiles.length - 1, Math.max(0, (at < 0 ? 0 : at + moves[event.key])))];
     next.focus();
     event.preventDefault();
-  } else if (event.key === "u" && studio.undoStack.length) {
-    studio.undoStack.pop()();
+  } else if (event.key === "u") {
+    undoLast().catch(() => {});
+  } else if (event.key === "r") {
+    redoLast().catch(() => {});
   } else if (at >= 0 && /^[1-5]$/.test(event.key)) {
     tileAction(tiles[at], "rate", tiles[at].querySelectorAll(".star")[Number(event.key) - 1]);
   } else if (at >= 0 && event.key === "s") {
@@ -263,7 +327,7 @@ document.addEventListener("drop", async (event) => {
   document.getElementById("drop-hint").hidden = true;
   const recipe = file.type === "image/png" ? recipeFromPng(await file.arrayBuffer()) : null;
   if (!recipe) { toast(`error: ${file.name} carries no museforge recipe`, { error: true }); return; }
-  const page = recipe.medium === "music" ? "music" : "image";
+  const page = ["music", "paint"].includes(recipe.medium) ? recipe.medium : "image";
   if (document.body.dataset.page !== page) {
     sessionStorage.setItem("museforge-recipe", JSON.stringify(recipe));
     location.href = "/" + page;
@@ -273,6 +337,8 @@ document.addEventListener("drop", async (event) => {
 });
 
 window.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("history-undo").addEventListener("click", () => undoLast().catch(() => {}));
+  document.getElementById("history-redo").addEventListener("click", () => redoLast().catch(() => {}));
   const kept = sessionStorage.getItem("museforge-recipe");
   if (kept) { sessionStorage.removeItem("museforge-recipe"); fillForm(JSON.parse(kept)); }
   listen();

@@ -62,6 +62,7 @@ function updateBreed() {
   const two = picked();
   button.disabled = two.length !== 2;
   button.textContent = two.length === 2 ? "Breed the two" : `Breed the two (${two.length} ticked)`;
+  document.getElementById("compare").disabled = two.length !== 2;
 }
 
 studio.tileActions.pick = updateBreed;
@@ -71,6 +72,11 @@ document.getElementById("breed").addEventListener("click", async () => {
   const form = document.getElementById("sample-form");
   await startJob("/music/breed", { a, b, model: form.elements.model.value, n: document.getElementById("children").value });
   toast("breeding…");
+});
+
+document.getElementById("compare").addEventListener("click", () => {
+  const [a, b] = picked();
+  location.href = `/compare?a=${a}&b=${b}`;
 });
 
 updateBreed();

@@ -2,7 +2,7 @@
 "use strict";
 
 const storyBox = document.querySelector("[data-story]");
-studio.pageKinds = storyBox ? ["story-regenerate"] : ["story-new"];
+studio.pageKinds = storyBox ? ["story-regenerate", "story-continue", "story-rewrite"] : ["story-new"];
 studio.onJobDone = (job) => {
   if (job.kind === "story-new" && job.result && job.result.story) {
     location.href = `/story/${job.result.story}`;
@@ -39,5 +39,55 @@ if (storyBox) {
     location.reload();
   };
   document.getElementById("undo").addEventListener("click", undo);
-  studio.undoStack.push(undo);
+  studio.pageUndo = undo;
+  const redo = async () => {
+    await post(`/story/${story}/redo`, { node });
+    location.reload();
+  };
+  document.getElementById("redo").addEventListener("click", redo);
+  studio.pageRedo = redo;
+
+  const editForm = document.getElementById("edit-form");
+  const current = document.getElementById("current-text");
+  document.getElementById("edit").addEventListener("click", () => {
+    editForm.hidden = false;
+    current.hidden = true;
+    editForm.elements.text.focus();
+  });
+  document.getElementById("edit-cancel").addEventListener("click", () => {
+    editForm.hidden = true;
+    current.hidden = false;
+  });
+  editForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await post(`/story/${story}/edit`, { node, text: editForm.elements.text.value });
+    location.reload();
+  });
+
+  let selection = null;  // the person's selection in the text, as character offsets
+  document.addEventListener("selectionchange", () => {
+    const chosen = document.getSelection();
+    if (!chosen.rangeCount || chosen.isCollapsed || !chosen.toString().trim()) return;
+    const range = chosen.getRangeAt(0).cloneRange();
+    if (!current.contains(range.startContainer)) return;  // it must begin in the text
+    if (!current.contains(range.endContainer)) range.setEnd(current, current.childNodes.length);
+    const before = document.createRange();
+    before.selectNodeContents(current);
+    before.setEnd(range.startContainer, range.startOffset);
+    const start = before.toString().length;
+    const end = Math.min(current.textContent.length, start + range.toString().length);
+    if (end > start) selection = { start, end };
+  });
+  document.getElementById("rewrite-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!selection) { toast("error: select some of the text first", { error: true }); return; }
+    const data = { node, ...selection, instruction: event.target.elements.instruction.value, seed: 0 };
+    await startJob(`/story/${story}/rewrite`, data);
+    toast(`rewriting: ${data.instruction}…`);
+  });
+  document.getElementById("continue-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await startJob(`/story/${story}/continue`, new FormData(event.target));
+    toast("writing on…");
+  });
 }
