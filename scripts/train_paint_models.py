@@ -3,6 +3,7 @@
     python scripts/train_paint_models.py                  # train ~45 min, measure, ship
     python scripts/train_paint_models.py --minutes 5      # a quicker, weaker agent
     python scripts/train_paint_models.py --ship-only      # measure and ship a finished run
+    python scripts/train_paint_models.py --train-only     # train only (ship with --ship-only)
 
 Training is ``museforge paint train`` (model-based DDPG through the project's training
 loop) on 64 px crops of scikit-image pictures, in chunks of steps that resume, until the
@@ -143,6 +144,7 @@ def main() -> int:
     parser.add_argument("--runs", type=Path, default=ROOT / ".cache" / "runs")
     parser.add_argument("--images", type=int, default=6, help="held-out pictures to measure on")
     parser.add_argument("--ship-only", action="store_true")
+    parser.add_argument("--train-only", action="store_true", help="train; ship later")
     parser.add_argument(
         "--baselines-only", action="store_true", help="measure the baselines (kept for shipping)"
     )
@@ -160,6 +162,8 @@ def main() -> int:
     if not args.ship_only:
         wall = train_for(run_dir, args.minutes * 60, args.max_steps)
         wall_file.write_text(json.dumps({"seconds": wall, "command": command}) + "\n")
+    if args.train_only:
+        return 0
     trained = json.loads(wall_file.read_text())
     wall, command = trained["seconds"], trained["command"]
     note = trained.get("note", "")

@@ -31,12 +31,10 @@ app = typer.Typer(
 
 SeedOpt = Annotated[int, typer.Option(min=0, help="Seed: same seed, same painting.")]
 PolishOpt = Annotated[
-    int,
+    bool,
     typer.Option(
-        min=0,
-        max=1000,
-        help="Agents: Adam steps that fit all the strokes together through the renderer "
-        "after the policy has placed them (0: the pure policy's strokes).",
+        help="Agents: after the policy has placed the strokes, fit them all together through "
+        "the renderer (a few seconds); --no-polish keeps the pure policy's strokes.",
     ),
 ]
 BASELINE_NAMES = ("greedy", "painterly", "optimize")
@@ -99,7 +97,7 @@ def draw_cmd(
             min=1, max=8, help="Agents: paint the second half patch by patch on an N x N split."
         ),
     ] = 1,
-    polish: PolishOpt = 15,
+    polish: PolishOpt = True,
     pen: Annotated[
         bool, typer.Option(help="Pen mode: black ink of one width (for a plotter).")
     ] = False,
@@ -127,7 +125,7 @@ def draw_cmd(
     from museforge.paint.gcode import GcodeProfile, load_profile
     from museforge.paint.pictures import check_source, fit, load_mask, load_picture, working_size
     from museforge.paint.plotter import PlotterConfig, drawable_area
-    from museforge.paint.polish import PolishConfig
+    from museforge.paint.polish import NO_POLISH, PolishConfig
     from museforge.paint.strokes import BrushConfig
     from museforge.paint.svg import read_strokes_svg
 
@@ -168,7 +166,7 @@ def draw_cmd(
             start=start_strokes,
             keep=keep,
             divide=divide,
-            polish=PolishConfig(iterations=polish),
+            polish=PolishConfig() if polish else NO_POLISH,
             on_stroke=advance,
         )
     seconds = time.perf_counter() - started
@@ -260,6 +258,9 @@ def train_cmd(
     width: Annotated[int, typer.Option(min=4, max=256, help="First layer's channels.")] = 32,
     bundle: Annotated[int, typer.Option(min=1, max=20, help="Strokes per step.")] = 5,
     episode: Annotated[int, typer.Option(min=1, max=1000, help="Steps per episode.")] = 40,
+    gamma: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="DDPG: discount of the critic's V(s').")
+    ] = 0.25,
     algo: Annotated[
         str, typer.Option(help="ddpg (continuous strokes, 64 px) or dqn (a stroke set, 16 px).")
     ] = "ddpg",
@@ -292,7 +293,8 @@ def train_cmd(
     if algo == "dqn":
         config = DQNTrainConfig()
     else:
-        config = PaintTrainConfig(agent=AgentConfig(width=width, bundle=bundle, steps=episode))
+        agent = AgentConfig(width=width, bundle=bundle, steps=episode, gamma=gamma)
+        config = PaintTrainConfig(agent=agent)
     config = replace(
         config,
         train=replace(config.train, steps=steps, batch_size=batch_size, lr=lr, seed=seed),
@@ -326,13 +328,13 @@ def evaluate_cmd(
         Path | None, typer.Option(help="Write the L2-against-strokes PNG here.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    polish: PolishOpt = 15,
+    polish: PolishOpt = True,
     seed: SeedOpt = 0,
 ) -> None:
     """Paint held-out 64 px pictures with each method; L2 after 10, 50, 100, 200 strokes."""
     from museforge.errors import UserError
     from museforge.paint.evaluate import AGENT_METHODS, evaluate, write_plot
-    from museforge.paint.polish import PolishConfig
+    from museforge.paint.polish import NO_POLISH, PolishConfig
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     known = (*AGENT_METHODS, *BASELINE_NAMES)
@@ -346,7 +348,7 @@ def evaluate_cmd(
         images=images,
         strokes=strokes,
         seed=seed,
-        polish=PolishConfig(iterations=polish),
+        polish=PolishConfig() if polish else NO_POLISH,
     )
     if plot is not None:
         write_plot(report, plot)

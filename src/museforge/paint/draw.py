@@ -57,8 +57,8 @@ def paint_strokes(
 ) -> Drawing:
     """Strokes for ``target [1, 3, H, W]``: a baseline by name, or an agent (which paints
     the details patch by patch on a ``divide x divide`` split when ``divide`` > 1, and
-    whose strokes are then polished through the renderer, see ``polish.py``; ``polish``
-    with 0 iterations keeps the pure policy's strokes)."""
+    whose strokes are then polished through the renderer, see ``polish.py``;
+    ``polish.NO_POLISH`` keeps the pure policy's strokes)."""
     torch.manual_seed(seed)
     start = torch.empty(0, STROKE_SIZE) if start is None else start
     if isinstance(method, PaintAgent):

@@ -20,7 +20,7 @@ from museforge.core.atomic import atomic_path
 from museforge.paint.data import as_float, held_out_pictures
 from museforge.paint.ddpg import PaintAgent
 from museforge.paint.draw import paint_strokes
-from museforge.paint.polish import PolishConfig
+from museforge.paint.polish import NO_POLISH, PolishConfig
 from museforge.paint.strokes import blank, composite, stroke_alpha, stroke_color
 
 CHECKPOINTS = (10, 50, 100, 200)
@@ -64,7 +64,7 @@ def evaluate(
     curves: dict[str, list[float]] = {}
     for name in methods:
         runner = agent if name in AGENT_METHODS else name
-        polished = PolishConfig(iterations=0) if name == "policy" else polish
+        polished = NO_POLISH if name == "policy" else polish
         seconds, all_curves = 0.0, []
         for i in range(len(targets)):
             target = targets[i : i + 1]

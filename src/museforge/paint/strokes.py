@@ -69,6 +69,29 @@ def stroke_alpha(
     top, left, rows, cols = window or (0, 0, height, width)
     lead = strokes.shape[:-1]
     s = strokes.reshape(-1, STROKE_SIZE)
+    ys = torch.arange(top, top + rows, dtype=s.dtype, device=s.device)
+    xs = torch.arange(left, left + cols, dtype=s.dtype, device=s.device)
+    alpha = _alpha(s, xs.view(1, 1, 1, cols), ys.view(1, 1, rows, 1), height, width, brush)
+    return alpha.reshape(*lead, rows, cols)
+
+
+def stroke_alpha_boxes(
+    strokes: Tensor, height: int, width: int, brush: BrushConfig, corners: Tensor, side: int
+) -> Tensor:
+    """``stroke_alpha`` of strokes ``[N, 13]``, each only in its own ``side x side`` box of
+    the canvas whose top left pixel is ``corners [N, 2]`` (row, column): ``[N, side, side]``."""
+    steps = torch.arange(side, dtype=strokes.dtype, device=strokes.device)
+    ys = corners[:, 0, None].to(strokes.dtype) + steps
+    xs = corners[:, 1, None].to(strokes.dtype) + steps
+    n = len(strokes)
+    return _alpha(strokes, xs.view(n, 1, 1, side), ys.view(n, 1, side, 1), height, width, brush)
+
+
+def _alpha(
+    s: Tensor, qx: Tensor, qy: Tensor, height: int, width: int, brush: BrushConfig
+) -> Tensor:
+    """Coverage times opacity ``[N, rows, cols]`` of strokes ``[N, 13]`` at the pixel centres
+    ``qx [1 or N, 1, 1, cols]``, ``qy [1 or N, 1, rows, 1]``."""
     side = min(height, width)
     scale = torch.tensor([width, height], dtype=s.dtype, device=s.device)
     pts = curve_points(s, brush.samples) * scale - 0.5  # pixel coordinates of pixel centres
@@ -82,10 +105,6 @@ def stroke_alpha(
         radius = (r[:, :1] + (r[:, 1:2] - r[:, :1]) * t) * side
         opacity = s[:, 8:9] + (s[:, 9:10] - s[:, 8:9]) * t
     a, b = pts[:, :-1], pts[:, 1:]  # [N, n, 2]
-    ys = torch.arange(top, top + rows, dtype=s.dtype, device=s.device)
-    xs = torch.arange(left, left + cols, dtype=s.dtype, device=s.device)
-    qx = xs.view(1, 1, 1, cols)
-    qy = ys.view(1, 1, rows, 1)
     ax, ay = a[..., 0, None, None], a[..., 1, None, None]
     dx, dy = (b - a)[..., 0, None, None], (b - a)[..., 1, None, None]
     length2 = (dx * dx + dy * dy).clamp_min(1e-8)
@@ -94,8 +113,7 @@ def stroke_alpha(
     ra, rb = radius[:, :-1, None, None], radius[:, 1:, None, None]
     oa, ob = opacity[:, :-1, None, None], opacity[:, 1:, None, None]
     cover = torch.sigmoid((ra + u * (rb - ra) - dist) / brush.softness * 4.0)
-    alpha = (cover * (oa + u * (ob - oa))).amax(dim=1)
-    return alpha.reshape(*lead, rows, cols)
+    return (cover * (oa + u * (ob - oa))).amax(dim=1)
 
 
 def stroke_window(stroke: Tensor, height: int, width: int, brush: BrushConfig) -> tuple:
