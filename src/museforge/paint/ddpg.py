@@ -165,15 +165,23 @@ class PaintAgent(nn.Module, Pretrained):
         return (net or self.critic)(x).squeeze(1)
 
     def apply(
-        self, canvas: Tensor, target: Tensor, strokes: Tensor, keep: Tensor | None = None
+        self,
+        canvas: Tensor,
+        target: Tensor,
+        strokes: Tensor,
+        keep: Tensor | None = None,
+        together: bool = False,
     ) -> tuple[Tensor, Tensor]:
-        """Paint a bundle; returns (new canvas, the strokes with the colours they painted)."""
+        """Paint a bundle; returns (new canvas, the strokes with the colours they painted).
+        ``together`` rasterises the bundle's strokes in one call (painting does; training
+        draws them one by one)."""
         _, _, h, w = canvas.shape
         brush = self.config.brush
+        alphas = stroke_alpha(strokes, h, w, brush) if together else None
         painted = []
         for k in range(strokes.shape[1]):
             stroke = strokes[:, k]
-            alpha = stroke_alpha(stroke, h, w, brush)
+            alpha = alphas[:, k] if alphas is not None else stroke_alpha(stroke, h, w, brush)
             if keep is not None:
                 alpha = alpha * (1 - keep)[:, 0]
             if self.config.fit_colour and not brush.pen:
@@ -270,7 +278,7 @@ def _episode(
         step = torch.tensor([min(first_step + i, agent.config.steps - 1)])
         logits, cells = agent.propose(canvas, target, step, gen)
         bundle = agent.place(torch.sigmoid(logits), cells)
-        canvas, painted = agent.apply(canvas, target, bundle, keep)
+        canvas, painted = agent.apply(canvas, target, bundle, keep, together=True)
         strokes.append(painted[0])
         if on_stroke is not None:
             on_stroke(min(count, (i + 1) * agent.config.bundle))

@@ -20,16 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from museforge.paint.strokes import (
-    BrushConfig,
-    blank,
-    curve_points,
-    stroke_alpha,
-    stroke_alpha_boxes,
-    stroke_color,
-)
-
-BOX_SIDES = (8, 12, 16, 20, 24, 32, 40, 48)  # pixels; a stroke that fits none is drawn on it all
+from museforge.paint.strokes import BrushConfig, blank, stroke_alpha_boxed, stroke_color
 
 
 @dataclass(frozen=True)
@@ -86,48 +77,14 @@ def polish_strokes(
     return torch.sigmoid(logits).detach()
 
 
-@torch.no_grad()
-def _extents(strokes: Tensor, height: int, width: int, brush: BrushConfig) -> Tensor:
-    """Each stroke's reach ``[N, 4]``: the pixel box (x0, y0, x1, y1) its alpha is not
-    vanishingly small in (the padding of ``strokes.stroke_window``)."""
-    side = min(height, width)
-    pts = curve_points(strokes, brush.samples)
-    pts = pts * torch.tensor([width, height], dtype=pts.dtype)
-    if brush.pen:
-        radius = torch.full((len(strokes),), brush.pen_radius * side)
-    else:
-        span = brush.max_radius - brush.min_radius
-        radius = (brush.min_radius + strokes[:, 6:8].amax(dim=1) * span) * side
-    pad = (radius + 3 * brush.softness + 1)[:, None]
-    return torch.cat([pts.amin(dim=1) - pad, pts.amax(dim=1) + pad], dim=1)
-
-
 def paint_boxes(
     canvas: Tensor, strokes: Tensor, brush: BrushConfig, keep: Tensor | None = None
 ) -> Tensor:
     """``strokes.paint`` of strokes ``[N, 13]`` on one canvas ``[1, 3, H, W]``, each stroke
-    rasterised only in the smallest box of ``BOX_SIDES`` that holds its reach; differentiable.
+    rasterised only in a box around it (``strokes.stroke_alpha_boxed``); differentiable.
     """
     _, _, h, w = canvas.shape
-    box = _extents(strokes, h, w, brush)
-    need = (box[:, 2:] - box[:, :2]).amax(dim=1) + 1
-    alpha = strokes.new_zeros(len(strokes), h, w)
-    done = torch.zeros(len(strokes), dtype=torch.bool)
-    for side in (s for s in BOX_SIDES if s < min(h, w)):
-        pick = (~done & (need <= side)).nonzero().flatten()
-        if not len(pick):
-            continue
-        done[pick] = True
-        top = box[pick, 1].floor().long().clamp(0, h - side)
-        left = box[pick, 0].floor().long().clamp(0, w - side)
-        part = stroke_alpha_boxes(strokes[pick], h, w, brush, torch.stack([top, left], dim=1), side)
-        steps = torch.arange(side)
-        rows = (top[:, None] + steps)[:, :, None]
-        cols = (left[:, None] + steps)[:, None, :]
-        alpha = alpha.index_put((pick[:, None, None], rows, cols), part)
-    rest = (~done).nonzero().flatten()
-    if len(rest):
-        alpha = alpha.index_put((rest,), stroke_alpha(strokes[rest], h, w, brush))
+    alpha = stroke_alpha_boxed(strokes, h, w, brush)
     if keep is not None:
         alpha = alpha * (1 - keep[0])
     # Laying strokes over one another in order, in closed form: what shows of stroke k is

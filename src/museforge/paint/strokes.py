@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 STROKE_SIZE = 13
+BOX_SIDES = (8, 12, 16, 20, 24, 32, 40, 48)  # pixels; a stroke that fits none is drawn on it all
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,50 @@ def _alpha(
     oa, ob = opacity[:, :-1, None, None], opacity[:, 1:, None, None]
     cover = torch.sigmoid((ra + u * (rb - ra) - dist) / brush.softness * 4.0)
     return (cover * (oa + u * (ob - oa))).amax(dim=1)
+
+
+@torch.no_grad()
+def _extents(strokes: Tensor, height: int, width: int, brush: BrushConfig) -> Tensor:
+    """Each stroke's reach ``[N, 4]``: the pixel box (x0, y0, x1, y1) its alpha is not
+    vanishingly small in (the padding of ``strokes.stroke_window``)."""
+    side = min(height, width)
+    pts = curve_points(strokes, brush.samples)
+    pts = pts * torch.tensor([width, height], dtype=pts.dtype)
+    if brush.pen:
+        radius = torch.full((len(strokes),), brush.pen_radius * side)
+    else:
+        span = brush.max_radius - brush.min_radius
+        radius = (brush.min_radius + strokes[:, 6:8].amax(dim=1) * span) * side
+    pad = (radius + 3 * brush.softness + 1)[:, None]
+    return torch.cat([pts.amin(dim=1) - pad, pts.amax(dim=1) + pad], dim=1)
+
+
+def stroke_alpha_boxed(strokes: Tensor, height: int, width: int, brush: BrushConfig) -> Tensor:
+    """``stroke_alpha`` of strokes ``[N, 13]`` (``[N, height, width]``), each stroke
+    rasterised only in the smallest square of ``BOX_SIDES`` that holds its reach (zero
+    outside it, where the full canvas' alpha is below 1e-6); differentiable. Most strokes
+    cover a small part of the canvas, so this is several times faster."""
+    h, w = height, width
+    box = _extents(strokes, h, w, brush)
+    need = (box[:, 2:] - box[:, :2]).amax(dim=1) + 1
+    alpha = strokes.new_zeros(len(strokes), h, w)
+    done = torch.zeros(len(strokes), dtype=torch.bool)
+    for side in (s for s in BOX_SIDES if s < min(h, w)):
+        pick = (~done & (need <= side)).nonzero().flatten()
+        if not len(pick):
+            continue
+        done[pick] = True
+        top = box[pick, 1].floor().long().clamp(0, h - side)
+        left = box[pick, 0].floor().long().clamp(0, w - side)
+        part = stroke_alpha_boxes(strokes[pick], h, w, brush, torch.stack([top, left], 1), side)
+        steps = torch.arange(side)
+        rows = (top[:, None] + steps)[:, :, None]
+        cols = (left[:, None] + steps)[:, None, :]
+        alpha = alpha.index_put((pick[:, None, None], rows, cols), part)
+    rest = (~done).nonzero().flatten()
+    if len(rest):
+        alpha = alpha.index_put((rest,), stroke_alpha(strokes[rest], h, w, brush))
+    return alpha
 
 
 def stroke_window(stroke: Tensor, height: int, width: int, brush: BrushConfig) -> tuple:
