@@ -25,9 +25,9 @@ from museforge.paint.strokes import BrushConfig, blank, stroke_alpha_boxed, stro
 
 @dataclass(frozen=True)
 class PolishConfig:
-    iterations: int = 12  # Adam steps over all the strokes at once, at ``scale``
+    iterations: int = 16  # Adam steps over all the strokes at once, at ``scale``
     scale: float = 0.5  # of the picture's size, for those steps
-    fine_iterations: int = 4  # Adam steps at full size after them
+    fine_iterations: int = 2  # Adam steps at full size after them
     lr: float = 0.1  # in logit space
 
 
