@@ -117,8 +117,10 @@ def card(record: dict, report: dict, wall: float, command: str, images: int, not
             "",
             "Painting with it (`paint draw --method agent`, the `agent` row below) is the policy",
             "then a test-time polish (`paint/polish.py`): Adam fits all 200 strokes together",
-            f"through the renderer, {polish.iterations} steps on the picture at half size, then",
-            f"{polish.fine_iterations} at full size, each stroke rasterised only in a box around it.",
+            f"through the renderer, {polish.iterations} steps on the picture at {polish.scale:g} of",
+            f"its size with each curve cut into {polish.coarse_samples} pieces"
+            + (f", then {polish.fine_iterations} at full size" if polish.fine_iterations else "")
+            + ", each stroke rasterised only in a box around it.",
             "The `policy` row is the same agent without the polish (`--no-polish`).",
             "",
             "## How it was made",

@@ -6,15 +6,19 @@ lower the squared error of the finished canvas, as the optimisation painter does
 round (Stylized Neural Painting, Zou et al. 2021). Each stroke is rasterised only in a
 square box around it (``paint_boxes``: most of an agent's strokes cover a small part of
 the canvas, so this is several times faster than the whole canvas, with the same result),
-and the renderer draws at any resolution, so the first ``iterations`` steps may fit the
-picture shrunk to ``scale`` of its size before ``fine_iterations`` steps at full size.
-Because the policy's strokes start close to a good painting, a few steps suffice. The figures of the pure policy are reported
+and the renderer draws at any resolution, so the ``iterations`` steps fit the picture
+shrunk to ``scale`` of its size, with each curve cut into ``coarse_samples`` pieces, before
+any ``fine_iterations`` steps at full size. Because the policy's strokes start close to a
+good painting, a few steps suffice: on two held-out 64 px pictures, painter-64's policy
+leaves L2 0.0050 after 200 strokes; 16 steps at half size with 4 pieces bring it to
+0.0013 in about 0.8 s on a loaded 2-core CPU (20 steps: 0.0011; 16 at half size then 2 at
+full size with every piece: 0.0010 in about 4 s). The figures of the pure policy are reported
 beside the polished ones (``paint evaluate`` method ``policy``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +31,8 @@ from museforge.paint.strokes import BrushConfig, blank, stroke_alpha_boxed, stro
 class PolishConfig:
     iterations: int = 16  # Adam steps over all the strokes at once, at ``scale``
     scale: float = 0.5  # of the picture's size, for those steps
-    fine_iterations: int = 2  # Adam steps at full size after them
+    fine_iterations: int = 0  # Adam steps at full size after them
+    coarse_samples: int = 4  # straight pieces a curve is cut into at ``scale`` (< 1)
     lr: float = 0.1  # in logit space
 
 
@@ -65,13 +70,14 @@ def polish_strokes(
     start = blank(1, h, w) if canvas is None else canvas.detach()
     logits = _logit(strokes.detach()).requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=config.lr)
-    stages = ((config.iterations, config.scale), (config.fine_iterations, 1.0))
+    coarse = replace(brush, samples=config.coarse_samples) if config.scale < 1 else brush
+    stages = ((config.iterations, config.scale, coarse), (config.fine_iterations, 1.0, brush))
     with torch.enable_grad():
-        for iterations, scale in stages:
+        for iterations, scale, pen in stages:
             goal, paper, mask = (_shrink(x, scale) for x in (target, start, keep))
             for _ in range(iterations):
                 opt.zero_grad()
-                painted = paint_boxes(paper, torch.sigmoid(logits), brush, mask)
+                painted = paint_boxes(paper, torch.sigmoid(logits), pen, mask)
                 ((painted - goal) ** 2).mean().backward()
                 opt.step()
     return torch.sigmoid(logits).detach()
