@@ -107,7 +107,7 @@ def test_painting_in_boxes_matches_the_whole_canvas_and_passes_gradients() -> No
     strokes = torch.rand(30, 13)
     strokes[:20, 6:8] *= 0.1  # small strokes: drawn in boxes
     strokes[:20, 4:6] = strokes[:20, 0:2] + 0.05 * strokes[:20, 4:6]
-    canvas = torch.rand(1, 3, 40, 48)
+    canvas = torch.rand(1, 3, 100, 120)  # boxes of 8 to 96 pixels, and the whole canvas
     whole = paint(canvas, strokes[None], BrushConfig())
     x = strokes.clone().requires_grad_(True)
     boxed = paint_boxes(canvas, x, BrushConfig())

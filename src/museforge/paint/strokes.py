@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 STROKE_SIZE = 13
-BOX_SIDES = (8, 12, 16, 20, 24, 32, 40, 48)  # pixels; a stroke that fits none is drawn on it all
+BOX_SIDES = (8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256)  # pixels; else the canvas
 
 
 @dataclass(frozen=True)
