@@ -3,6 +3,7 @@
     python scripts/train_paint_models.py                  # train ~45 min, measure, ship
     python scripts/train_paint_models.py --minutes 5      # a quicker, weaker agent
     python scripts/train_paint_models.py --ship-only      # measure and ship a finished run
+    python scripts/train_paint_models.py --train-only     # train only (ship with --ship-only)
 
 Training is ``museforge paint train`` (model-based DDPG through the project's training
 loop) on 64 px crops of scikit-image pictures, in chunks of steps that resume, until the
@@ -32,11 +33,13 @@ from museforge.core.checkpoints import WEIGHTS_DIR, read_config
 from museforge.core.training import CHECKPOINT_FILE, METRICS_FILE, MODEL_DIR
 from museforge.paint.ddpg import PaintAgent
 from museforge.paint.evaluate import evaluate, write_plot
+from museforge.paint.polish import PolishConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "painter-64"
 CHUNK = 200
 BASELINES = ("greedy", "optimize", "painterly")
+AGENTS = ("agent", "policy")
 
 
 def train_for(run_dir: Path, seconds: float, steps_cap: int) -> float:
@@ -80,7 +83,7 @@ def curve_png(metrics: Path, path: Path, last_step: int) -> Path:
 
 
 def card(record: dict, report: dict, wall: float, command: str, images: int, note: str = "") -> str:
-    methods = [m for m in ("agent", "greedy", "optimize", "painterly") if f"{m}.l2_200" in report]
+    methods = [m for m in (*AGENTS, *BASELINES) if f"{m}.l2_200" in report]
     table = [
         "| method | L2 @10 | L2 @50 | L2 @100 | L2 @200 | seconds / picture |",
         "|---|---|---|---|---|---|",
@@ -88,8 +91,16 @@ def card(record: dict, report: dict, wall: float, command: str, images: int, not
     for m in methods:
         cells = [f"{report[f'{m}.l2_{n}']:.5f}" for n in (10, 50, 100, 200)]
         table.append(f"| {m} | {' | '.join(cells)} | {report[f'{m}.seconds_per_image']:.2f} |")
-    beats = report["agent.l2_200"] <= report["greedy.l2_200"]
-    fast = report["agent.seconds_per_image"] <= report["greedy.seconds_per_image"] / 10
+
+    def verdict(m: str) -> str:
+        beats = report[f"{m}.l2_200"] <= report["greedy.l2_200"]
+        fast = report[f"{m}.seconds_per_image"] <= report["greedy.seconds_per_image"] / 10
+        return (
+            f"mean L2 after 200 strokes no worse than greedy search's: {'yes' if beats else 'no'};"
+            f" in at most a tenth of greedy's time: {'yes' if fast else 'no'}"
+        )
+
+    polish = PolishConfig()
     return "\n".join(
         [
             f"# {NAME}",
@@ -101,20 +112,30 @@ def card(record: dict, report: dict, wall: float, command: str, images: int, not
             "The actor is fully convolutional: it proposes a stroke for each cell of an 8x8",
             "grid, and a step paints the 5 cells furthest from the target (when painting,",
             "drawn in proportion to their error, seeded). The critic values the canvas after",
-            "the bundle, V(s'); the actor's gradient flows through the differentiable renderer.",
+            "the bundle, V(s'); the actor's gradient flows through the differentiable renderer",
+            f"and climbs r + {record['config']['gamma']} V(s'): mostly the analytic reward.",
+            "",
+            "Painting with it (`paint draw --method agent`, the `agent` row below) is the policy",
+            "then a test-time polish (`paint/polish.py`): Adam fits all 200 strokes together",
+            f"through the renderer, {polish.iterations} steps on the picture at {polish.scale:g} of",
+            f"its size with each curve cut into {polish.coarse_samples} pieces"
+            + (f", then {polish.fine_iterations} at full size" if polish.fine_iterations else "")
+            + ", each stroke rasterised only in a box around it.",
+            "The `policy` row is the same agent without the polish (`--no-polish`).",
             "",
             "## How it was made",
             "",
             f"- Command: `{command}`; each chunk of it: `{_relative(record['command'])}`, then",
-            "  `--resume` with 200 steps more" + (f"; {note}" if note else ""),
+            "  `--resume` with 200 steps more (a resumed run repeats an uninterrupted one bit",
+            "  for bit)" + (f"; {note}" if note else ""),
             "- Data: 64 px crops of scikit-image's sample photos (astronaut, coffee, rocket,",
             "  hubble_deep_field, immunohistochemistry, retina) and lfw_subset faces 0-89;",
             "  held out: crops of chelsea and faces 90-99.",
             f"- Steps: {record['steps']} of batch 16 (replay memory 2048 states)",
             f"- Wall time: {wall / 60:.1f} min ({record['train_seconds']:.0f} s inside the loop)",
             f"- Hardware: {hardware()}, one torch thread, nice 10, on a machine shared with",
-            "  four other jobs (load average about 10 on 2 cores): the wall time is long",
-            "  for the steps it holds.",
+            "  four other jobs (load average about 10-13 on 2 cores): wall times, and the",
+            "  seconds below, are long for the work they hold.",
             "",
             "## Training curve",
             "",
@@ -126,11 +147,16 @@ def card(record: dict, report: dict, wall: float, command: str, images: int, not
             "",
             "![L2 against strokes](l2_vs_strokes.png)",
             "",
-            f"Mean L2 after 200 strokes no worse than greedy search's: {'yes' if beats else 'no'};",
-            f"in at most a tenth of greedy's time: {'yes' if fast else 'no'}. Greedy search here",
-            "tries 64 random strokes and 4 x 16 small changes for every stroke, each with its",
-            "best colour in closed form; the optimisation painter fits 10 strokes at a time",
-            "with 40 Adam steps through the renderer.",
+            f"- agent (policy + polish): {verdict('agent')}.",
+            f"- policy alone: {verdict('policy')}.",
+            "",
+            "The polish fits the finished painting, so the agent's L2 after 10, 50 or 100 of",
+            "its 200 strokes is not what it would paint with 10, 50 or 100 strokes. Greedy",
+            "search here tries 64 random strokes and 4 x 16 small changes for every stroke,",
+            "each with its best colour in closed form; the optimisation painter fits 10 strokes",
+            "at a time with 40 Adam steps through the renderer. Greedy search is measured right",
+            "after the agent, in the same run; the optimisation painter and painterly rendering",
+            "in an earlier run on the same loaded machine (`--baselines-only`).",
             "",
         ]
     )
@@ -143,6 +169,7 @@ def main() -> int:
     parser.add_argument("--runs", type=Path, default=ROOT / ".cache" / "runs")
     parser.add_argument("--images", type=int, default=6, help="held-out pictures to measure on")
     parser.add_argument("--ship-only", action="store_true")
+    parser.add_argument("--train-only", action="store_true", help="train; ship later")
     parser.add_argument(
         "--baselines-only", action="store_true", help="measure the baselines (kept for shipping)"
     )
@@ -160,18 +187,21 @@ def main() -> int:
     if not args.ship_only:
         wall = train_for(run_dir, args.minutes * 60, args.max_steps)
         wall_file.write_text(json.dumps({"seconds": wall, "command": command}) + "\n")
+    if args.train_only:
+        return 0
     trained = json.loads(wall_file.read_text())
     wall, command = trained["seconds"], trained["command"]
     note = trained.get("note", "")
     agent = PaintAgent.from_pretrained(run_dir / MODEL_DIR)
     record = read_config(run_dir / MODEL_DIR)
-    if baselines_file.is_file():  # measured while the agent trained
-        report = evaluate(["agent"], agent, images=args.images)
+    if baselines_file.is_file():  # measured while the agent trained; greedy again beside it
+        report = evaluate([*AGENTS, "greedy"], agent, images=args.images)
         baselines = json.loads(baselines_file.read_text())
-        report |= {k: v for k, v in baselines.items() if k.split(".")[0] in BASELINES}
-        report["curves"] |= baselines["curves"]
+        kept = [m for m in BASELINES if m != "greedy"]
+        report |= {k: v for k, v in baselines.items() if k.split(".")[0] in kept}
+        report["curves"] |= {m: baselines["curves"][m] for m in kept}
     else:
-        report = evaluate(["agent", *BASELINES], agent, images=args.images)
+        report = evaluate([*AGENTS, *BASELINES], agent, images=args.images)
     print(json.dumps({k: v for k, v in report.items() if k != "curves"}), flush=True)
     target = WEIGHTS_DIR / NAME
     staging = run_dir / "ship"

@@ -28,7 +28,7 @@ def test_the_bellman_target_is_the_reward_plus_the_discounted_best_next_value() 
     loss, metrics = loss_fn(model, batch, 1)
     assert loss.item() > 0 and loss.requires_grad
     assert 0.0 <= metrics["reward"] <= 1.0
-    assert loss_fn.size == 4 and (loss_fn.step == 1).all()
+    assert loss_fn.replay.size == 4 and (loss_fn.replay.step == 1).all()
 
 
 def test_dqn_trains_through_the_cli_and_paints(tmp_path: Path, home: Path) -> None:

@@ -13,8 +13,9 @@ from museforge.paint.ddpg import AgentConfig, PaintAgent, agent_strokes
 from museforge.paint.greedy import GreedyConfig, greedy_strokes
 from museforge.paint.optimize import OptimizeConfig, optimize_strokes
 from museforge.paint.painterly import painterly_strokes
+from museforge.paint.polish import NO_POLISH, PolishConfig, paint_boxes, polish_strokes
 from museforge.paint.strokes import BrushConfig, blank, paint
-from museforge.paint.train import PaintTrainConfig, train_agent
+from museforge.paint.train import PaintTrainConfig, train_painter
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def test_the_agent_trains_through_the_loop_saves_loads_and_paints(tmp_path: Path
         memory=16,
     )
     before = PaintAgent(config.agent).state_dict()
-    result = train_agent(config, tmp_path / "run", progress=False)
+    result = train_painter(config, tmp_path / "run", progress=False)
     assert result.steps == 4
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2 and '"reward"' in lines[0] and '"critic_loss"' in lines[0]
@@ -79,3 +80,37 @@ def test_the_agent_trains_through_the_loop_saves_loads_and_paints(tmp_path: Path
     assert torch.allclose(divided[:3, :6], agent_strokes(agent, target, 3)[:, :6], atol=0.01)
     late = divided[3:]
     assert (late[:, 6:8] <= 0.5).all()  # half the radius, in the whole canvas' units
+
+
+def test_the_polish_lowers_the_error_of_given_strokes_and_keeps_the_mask(target) -> None:
+    torch.manual_seed(0)
+    strokes = torch.rand(12, 13)
+    keep = torch.zeros(1, 1, 32, 32)
+    keep[..., :8, :] = 1.0
+    polished = polish_strokes(
+        strokes,
+        target,
+        BrushConfig(),
+        config=PolishConfig(iterations=3, fine_iterations=2),
+        keep=keep,
+    )
+    assert polished.shape == strokes.shape and polished.min() >= 0 and polished.max() <= 1
+    before = paint(blank(1, 32, 32), strokes[None], BrushConfig(), keep)
+    after = paint(blank(1, 32, 32), polished[None], BrushConfig(), keep)
+    assert ((after - target) ** 2).mean() < 0.9 * ((before - target) ** 2).mean()
+    assert torch.equal(after[..., :8, :], torch.ones(1, 3, 8, 32))
+    assert torch.equal(polish_strokes(strokes, target, BrushConfig(), config=NO_POLISH), strokes)
+
+
+def test_painting_in_boxes_matches_the_whole_canvas_and_passes_gradients() -> None:
+    torch.manual_seed(1)
+    strokes = torch.rand(30, 13)
+    strokes[:20, 6:8] *= 0.1  # small strokes: drawn in boxes
+    strokes[:20, 4:6] = strokes[:20, 0:2] + 0.05 * strokes[:20, 4:6]
+    canvas = torch.rand(1, 3, 100, 120)  # boxes of 8 to 96 pixels, and the whole canvas
+    whole = paint(canvas, strokes[None], BrushConfig())
+    x = strokes.clone().requires_grad_(True)
+    boxed = paint_boxes(canvas, x, BrushConfig())
+    assert torch.allclose(whole, boxed, atol=1e-5)
+    boxed.sum().backward()
+    assert x.grad is not None and bool((x.grad[:, :10].abs().sum(dim=1) > 0).all())

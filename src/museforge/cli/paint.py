@@ -30,6 +30,13 @@ app = typer.Typer(
 )
 
 SeedOpt = Annotated[int, typer.Option(min=0, help="Seed: same seed, same painting.")]
+PolishOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Agents: after the policy has placed the strokes, fit them all together through "
+        "the renderer (a few seconds); --no-polish keeps the pure policy's strokes.",
+    ),
+]
 BASELINE_NAMES = ("greedy", "painterly", "optimize")
 
 
@@ -90,6 +97,7 @@ def draw_cmd(
             min=1, max=8, help="Agents: paint the second half patch by patch on an N x N split."
         ),
     ] = 1,
+    polish: PolishOpt = True,
     pen: Annotated[
         bool, typer.Option(help="Pen mode: black ink of one width (for a plotter).")
     ] = False,
@@ -117,6 +125,7 @@ def draw_cmd(
     from museforge.paint.gcode import GcodeProfile, load_profile
     from museforge.paint.pictures import check_source, fit, load_mask, load_picture, working_size
     from museforge.paint.plotter import PlotterConfig, drawable_area
+    from museforge.paint.polish import NO_POLISH, PolishConfig
     from museforge.paint.strokes import BrushConfig
     from museforge.paint.svg import read_strokes_svg
 
@@ -157,6 +166,7 @@ def draw_cmd(
             start=start_strokes,
             keep=keep,
             divide=divide,
+            polish=PolishConfig() if polish else NO_POLISH,
             on_stroke=advance,
         )
     seconds = time.perf_counter() - started
@@ -183,6 +193,7 @@ def draw_cmd(
         "out_size": out_size,
         "pen": pen,
         "divide": divide,
+        "polish": polish,
         "start": str(start) if start else None,
         "mask": mask,
         "seconds": round(seconds, 3),
@@ -241,9 +252,15 @@ def train_cmd(
     batch_size: Annotated[int, typer.Option(min=1, max=256, help="States per step.")] = 16,
     lr: Annotated[float, typer.Option(min=0.0, help="Learning rate (AdamW).")] = 3e-4,
     pictures: Annotated[int, typer.Option(min=1, max=100_000, help="Training crops.")] = 3000,
+    memory: Annotated[
+        int, typer.Option(min=1, max=100_000, help="States in the replay memory.")
+    ] = 2048,
     width: Annotated[int, typer.Option(min=4, max=256, help="First layer's channels.")] = 32,
     bundle: Annotated[int, typer.Option(min=1, max=20, help="Strokes per step.")] = 5,
     episode: Annotated[int, typer.Option(min=1, max=1000, help="Steps per episode.")] = 40,
+    gamma: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="DDPG: discount of the critic's V(s').")
+    ] = 0.25,
     algo: Annotated[
         str, typer.Option(help="ddpg (continuous strokes, 64 px) or dqn (a stroke set, 16 px).")
     ] = "ddpg",
@@ -259,10 +276,11 @@ def train_cmd(
     from dataclasses import replace
 
     from museforge import cli
+    from museforge.core.distributed import is_main_process
     from museforge.core.training import CHECKPOINT_FILE
     from museforge.errors import UserError
     from museforge.paint.ddpg import AgentConfig
-    from museforge.paint.train import PaintTrainConfig, train_agent
+    from museforge.paint.train import DQNTrainConfig, PaintTrainConfig, train_painter
 
     if resume and not (out / CHECKPOINT_FILE).is_file():
         raise UserError(
@@ -271,44 +289,37 @@ def train_cmd(
     if algo not in ("ddpg", "dqn"):
         raise UserError(f"--algo {algo!r}: use ddpg or dqn")
     options = run_options(keep, skip_nonfinite, force, allow_config_change)
+    config: PaintTrainConfig | DQNTrainConfig
     if algo == "dqn":
-        from museforge.paint.train import DQNTrainConfig, train_dqn
-
-        base_dqn = DQNTrainConfig()
-        dqn_config = replace(
-            base_dqn,
-            train=replace(base_dqn.train, steps=steps, batch_size=batch_size, lr=lr, seed=seed),
-            pictures=pictures,
-        )
-        with run_folder(out, options) as folder:
-            result = train_dqn(
-                dqn_config, folder, resume=resume, command=cli.invoked, options=options
-            )
+        config = DQNTrainConfig()
+    else:
+        agent = AgentConfig(width=width, bundle=bundle, steps=episode, gamma=gamma)
+        config = PaintTrainConfig(agent=agent)
+    config = replace(
+        config,
+        train=replace(config.train, steps=steps, batch_size=batch_size, lr=lr, seed=seed),
+        pictures=pictures,
+        memory=memory,
+    )
+    with run_folder(out, options) as folder:
+        result = train_painter(config, folder, resume=resume, command=cli.invoked, options=options)
+    keep_trained_model(result.model_dir, note=f"painting agent ({algo})")
+    if is_main_process():
         Console().print(
             f"trained {result.steps} steps in {result.wall_time:.0f} s; model in {result.model_dir}"
         )
-        return
-    base = PaintTrainConfig()
-    config = replace(
-        base,
-        agent=AgentConfig(width=width, bundle=bundle, steps=episode),
-        train=replace(base.train, steps=steps, batch_size=batch_size, lr=lr, seed=seed),
-        pictures=pictures,
-    )
-    with run_folder(out, options) as folder:
-        result = train_agent(config, folder, resume=resume, command=cli.invoked, options=options)
-    keep_trained_model(result.model_dir, note="painting agent")
-    Console().print(
-        f"trained {result.steps} steps in {result.wall_time:.0f} s; model in {result.model_dir}"
-    )
 
 
 @app.command("evaluate")
 def evaluate_cmd(
     model: Annotated[str, typer.Option(help="The painting agent to measure.")] = "painter-64",
     methods: Annotated[
-        str, typer.Option(help="Comma-separated: agent and any of greedy, painterly, optimize.")
-    ] = "agent,greedy,optimize,painterly",
+        str,
+        typer.Option(
+            help="Comma-separated: agent (policy then polish), policy (unpolished), greedy, "
+            "painterly, optimize."
+        ),
+    ] = "agent,policy,greedy,optimize,painterly",
     images: Annotated[
         int, typer.Option(min=1, max=16, help="Held-out pictures to paint (of 16).")
     ] = 16,
@@ -317,20 +328,28 @@ def evaluate_cmd(
         Path | None, typer.Option(help="Write the L2-against-strokes PNG here.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    polish: PolishOpt = True,
     seed: SeedOpt = 0,
 ) -> None:
     """Paint held-out 64 px pictures with each method; L2 after 10, 50, 100, 200 strokes."""
     from museforge.errors import UserError
-    from museforge.paint.evaluate import evaluate, write_plot
+    from museforge.paint.evaluate import AGENT_METHODS, evaluate, write_plot
+    from museforge.paint.polish import NO_POLISH, PolishConfig
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    unknown = [m for m in names if m not in ("agent", *BASELINE_NAMES)]
+    known = (*AGENT_METHODS, *BASELINE_NAMES)
+    unknown = [m for m in names if m not in known]
     if unknown or not names:
-        raise UserError(
-            f"--methods: unknown {unknown or 'empty'}; use agent, {', '.join(BASELINE_NAMES)}"
-        )
-    agent = _method("agent", model) if "agent" in names else None
-    report = evaluate(names, agent, images=images, strokes=strokes, seed=seed)
+        raise UserError(f"--methods: unknown {unknown or 'empty'}; use {', '.join(known)}")
+    agent = _method("agent", model) if set(names) & set(AGENT_METHODS) else None
+    report = evaluate(
+        names,
+        agent,
+        images=images,
+        strokes=strokes,
+        seed=seed,
+        polish=PolishConfig() if polish else NO_POLISH,
+    )
     if plot is not None:
         write_plot(report, plot)
         report["plot"] = str(plot)

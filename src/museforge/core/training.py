@@ -151,7 +151,10 @@ def train(
 
     ``dataset`` is a tensor, a TensorDataset, or anything with ``len`` and ``[i]`` (its items
     are collated). ``loss_fn`` returns a loss or ``(loss, {name: number})``; under DDP it
-    receives the DistributedDataParallel wrapper (see ``unwrap``). Everything is written to
+    receives the DistributedDataParallel wrapper (see ``unwrap``). A loss that keeps state
+    between steps (a replay memory, episodes under way) exposes it as ``state_dict()`` (a
+    dict of tensors) and ``load_state_dict(state)``: checkpoints hold rank 0's, and a
+    resume gives it back to every rank. Everything is written to
     ``out_dir``: ``metrics.jsonl``, the last ``options.keep`` checkpoints with
     ``checkpoint.safetensors`` the newest (see ``checkpoint_set``) and, when the model has
     ``save_pretrained``, the model folder ``model/`` (EMA weights when EMA is on; the model
@@ -210,6 +213,9 @@ def train(
             tensors, meta = load_state(ckpts.latest)
             changes = _same_run(meta, identity, options.allow_config_change, ckpts.latest)
             ema = _restore(model, optimizer, ema, tensors, meta, ckpts.latest, dev)
+            loss_state = _under(tensors, "loss/")
+            if loss_state and hasattr(loss_fn, "load_state_dict"):
+                loss_fn.load_state_dict(loss_state)
             start, loss_value, elapsed = meta["step"], meta["loss"], meta["train_seconds"]
             commands = [*meta["commands"], command]
             skipped = meta.get("skipped_steps", 0)
@@ -242,6 +248,8 @@ def train(
                     model, optimizer, ema, rngs, config, step, loss_value, seconds(), commands
                 )
                 state[1].update(identity=identity, changes=changes, skipped_steps=skipped)
+                if hasattr(loss_fn, "state_dict"):
+                    state[0].update({f"loss/{k}": v for k, v in loss_fn.state_dict().items()})
                 ckpts.write(step, *state)
             saved = step
 

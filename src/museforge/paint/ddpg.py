@@ -30,8 +30,9 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from museforge.core.checkpoints import Pretrained
-from museforge.paint.env import l2
+from museforge.core.training import unwrap
 from museforge.paint.greedy import best_colour
+from museforge.paint.replay import Replay, normalised_reward, soft_update
 from museforge.paint.strokes import (
     STROKE_SIZE,
     BrushConfig,
@@ -51,7 +52,7 @@ class AgentConfig:
     hidden: int = 256  # the critic's linear layer
     grid: int = 8  # the actor proposes a stroke per cell of a grid x grid layout
     reach: float = 2.0  # a stroke's ends lie within this many cells of its cell's centre
-    gamma: float = 0.9  # discount of V(s') (the paper: 0.95 ** 5)
+    gamma: float = 0.25  # discount of V(s') (the paper: 0.95 ** 5); small: mostly the analytic r
     fit_colour: bool = True
     logit_penalty: float = 1e-3  # keeps the actor's sigmoids out of saturation
     brush: BrushConfig = field(default_factory=BrushConfig)
@@ -164,15 +165,23 @@ class PaintAgent(nn.Module, Pretrained):
         return (net or self.critic)(x).squeeze(1)
 
     def apply(
-        self, canvas: Tensor, target: Tensor, strokes: Tensor, keep: Tensor | None = None
+        self,
+        canvas: Tensor,
+        target: Tensor,
+        strokes: Tensor,
+        keep: Tensor | None = None,
+        together: bool = False,
     ) -> tuple[Tensor, Tensor]:
-        """Paint a bundle; returns (new canvas, the strokes with the colours they painted)."""
+        """Paint a bundle; returns (new canvas, the strokes with the colours they painted).
+        ``together`` rasterises the bundle's strokes in one call (painting does; training
+        draws them one by one)."""
         _, _, h, w = canvas.shape
         brush = self.config.brush
+        alphas = stroke_alpha(strokes, h, w, brush) if together else None
         painted = []
         for k in range(strokes.shape[1]):
             stroke = strokes[:, k]
-            alpha = stroke_alpha(stroke, h, w, brush)
+            alpha = alphas[:, k] if alphas is not None else stroke_alpha(stroke, h, w, brush)
             if keep is not None:
                 alpha = alpha * (1 - keep)[:, 0]
             if self.config.fit_colour and not brush.pen:
@@ -269,7 +278,7 @@ def _episode(
         step = torch.tensor([min(first_step + i, agent.config.steps - 1)])
         logits, cells = agent.propose(canvas, target, step, gen)
         bundle = agent.place(torch.sigmoid(logits), cells)
-        canvas, painted = agent.apply(canvas, target, bundle, keep)
+        canvas, painted = agent.apply(canvas, target, bundle, keep, together=True)
         strokes.append(painted[0])
         if on_stroke is not None:
             on_stroke(min(count, (i + 1) * agent.config.bundle))
@@ -298,58 +307,40 @@ def _fit(image: Tensor, size: int) -> Tensor:
 
 class DDPGLoss:
     """``loss_fn`` for ``core.training.train``: each call moves ``envs`` parallel episodes
-    one step (with exploration noise) into a replay memory, then returns the actor's and
-    the critic's losses on a batch drawn from it. New episodes take their targets from
-    the batch the training loop hands over."""
+    one step (with exploration noise) into a replay memory (``replay.Replay``), then
+    returns the actor's and the critic's losses on a batch drawn from it. New episodes
+    take their targets from the batch the training loop hands over."""
 
     def __init__(self, config: AgentConfig, envs: int, memory: int = 2048, noise: float = 0.05):
-        self.config, self.envs, self.noise, self.capacity = config, envs, noise, memory
-        s = config.size
-        self.canvas = blank(envs, s, s)
-        self.target = torch.zeros(envs, 3, s, s)
-        self.step = torch.full((envs,), config.steps, dtype=torch.long)  # all need a target
-        self.mem_canvas = torch.zeros(memory, 3, s, s, dtype=torch.uint8)
-        self.mem_target = torch.zeros(memory, 3, s, s, dtype=torch.uint8)
-        self.mem_step = torch.zeros(memory, dtype=torch.long)
-        self.mem_size, self.mem_next = 0, 0
-        self.tau = 0.01
+        self.config, self.noise, self.tau = config, noise, 0.01
+        self.replay = Replay(envs, config.size, config.steps, memory)
 
-    def _remember(self) -> None:
-        for i in range(self.envs):
-            j = self.mem_next
-            self.mem_canvas[j] = (self.canvas[i] * 255).round().to(torch.uint8)
-            self.mem_target[j] = (self.target[i] * 255).round().to(torch.uint8)
-            self.mem_step[j] = self.step[i]
-            self.mem_next = (j + 1) % self.capacity
-            self.mem_size = min(self.mem_size + 1, self.capacity)
+    def state_dict(self) -> dict[str, Tensor]:
+        return self.replay.state_dict()
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.replay.load_state_dict(state)
 
     @torch.no_grad()
     def _explore(self, agent: PaintAgent, new_targets: Tensor) -> None:
-        done = (self.step >= self.config.steps).nonzero().flatten()
-        for n, i in enumerate(done.tolist()):
-            self.target[i] = new_targets[n % len(new_targets)].float() / 255.0
-            self.canvas[i] = 1.0
-            self.step[i] = 0
-        self._remember()
-        bundle = agent.act(self.canvas, self.target, self.step)
+        r = self.replay
+        r.restart(new_targets)
+        r.remember()
+        bundle = agent.act(r.canvas, r.target, r.step)
         bundle = (bundle + self.noise * torch.randn_like(bundle)).clamp(0.0, 1.0)
-        self.canvas, _ = agent.apply(self.canvas, self.target, bundle)
-        self.step += 1
+        r.advance(agent.apply(r.canvas, r.target, bundle)[0])
 
     def __call__(
         self, model: nn.Module, batch: Tensor, step: int
     ) -> tuple[Tensor, dict[str, float]]:
-        agent: PaintAgent = model  # type: ignore[assignment]
+        agent: PaintAgent = unwrap(model)  # type: ignore[assignment]
         self._explore(agent, batch)
-        pick = torch.randint(self.mem_size, (len(batch),))
-        canvas = self.mem_canvas[pick].float() / 255.0
-        target = self.mem_target[pick].float() / 255.0
-        t = self.mem_step[pick]
-        start = l2(blank(len(pick), *canvas.shape[-2:]), target).clamp_min(1e-4)
+        states = self.replay.sample(len(batch))
+        canvas, target, t = states["canvas"], states["target"], states["step"]
 
         logits, cells = agent.propose(canvas, target, t)
         after, _ = agent.apply(canvas, target, agent.place(torch.sigmoid(logits), cells))
-        reward = (l2(canvas, target) - l2(after, target)) / start
+        reward = normalised_reward(canvas, after, target)
         live = (t + 1 < self.config.steps).float()
         frozen = {k: v.detach() for k, v in agent.critic.named_parameters()}
         planes = state_planes(after, target, t + 1, self.config.steps)
@@ -362,11 +353,7 @@ class DDPGLoss:
             y = reward + self.config.gamma * live * v_target
         v = agent.value(canvas, target, t)
         critic_loss = ((v - y) ** 2).mean()
-        with torch.no_grad():
-            for p_t, p in zip(
-                agent.critic_target.parameters(), agent.critic.parameters(), strict=True
-            ):
-                p_t.lerp_(p, self.tau)
+        soft_update(agent.critic_target, agent.critic, self.tau)
         metrics = {
             "reward": float(reward.detach().mean()),
             "critic_loss": float(critic_loss.detach()),

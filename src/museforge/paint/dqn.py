@@ -19,8 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from museforge.core.checkpoints import Pretrained
-from museforge.paint.env import l2
+from museforge.core.training import unwrap
 from museforge.paint.greedy import best_colour
+from museforge.paint.replay import Replay, normalised_reward, soft_update
 from museforge.paint.strokes import STROKE_SIZE, BrushConfig, blank, composite, stroke_alpha
 
 ANGLES = (0.0, 45.0, 90.0, 135.0)  # degrees
@@ -130,61 +131,44 @@ def dqn_strokes(
 
 class DQNLoss:
     """``loss_fn`` for ``core.training.train``: ``envs`` episodes move one epsilon-greedy
-    step per call into the replay memory; the loss is the squared Bellman error on a batch
-    drawn from it (epsilon falls from 1 to 0.1 over ``explore_steps``)."""
+    step per call into the replay memory (``replay.Replay``); the loss is the squared
+    Bellman error on a batch drawn from it (epsilon falls from 1 to 0.1 over
+    ``explore_steps``)."""
 
     def __init__(self, config: DQNConfig, envs: int, memory: int = 4096, explore_steps: int = 500):
-        s = config.size
-        self.config, self.envs, self.capacity, self.explore = config, envs, memory, explore_steps
-        self.canvas, self.target = blank(envs, s, s), torch.zeros(envs, 3, s, s)
-        self.step = torch.full((envs,), config.steps, dtype=torch.long)
-        self.mem = {
-            "canvas": torch.zeros(memory, 3, s, s),
-            "target": torch.zeros(memory, 3, s, s),
-            "step": torch.zeros(memory, dtype=torch.long),
-            "action": torch.zeros(memory, dtype=torch.long),
-        }
-        self.size = self.next = 0
-        self.tau = 0.01
+        self.config, self.envs, self.explore, self.tau = config, envs, explore_steps, 0.01
+        self.replay = Replay(envs, config.size, config.steps, memory, action=torch.long)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return self.replay.state_dict()
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.replay.load_state_dict(state)
 
     @torch.no_grad()
     def _explore(self, model: PaintDQN, targets: Tensor, step: int) -> None:
-        for n, i in enumerate((self.step >= self.config.steps).nonzero().flatten().tolist()):
-            self.target[i] = targets[n % len(targets)].float() / 255.0
-            self.canvas[i], self.step[i] = 1.0, 0
+        r = self.replay
+        r.restart(targets)
         eps = max(0.1, 1.0 - 0.9 * step / self.explore)
-        greedy = model.values(self.canvas, self.target, self.step).argmax(dim=1)
+        greedy = model.values(r.canvas, r.target, r.step).argmax(dim=1)
         random = torch.randint(len(model.actions), (self.envs,))
         action = torch.where(torch.rand(self.envs) < eps, random, greedy)
-        for i in range(self.envs):
-            j = self.next
-            for key, value in (
-                ("canvas", self.canvas[i]),
-                ("target", self.target[i]),
-                ("step", self.step[i]),
-                ("action", action[i]),
-            ):
-                self.mem[key][j] = value
-            self.next, self.size = (j + 1) % self.capacity, min(self.size + 1, self.capacity)
-        self.canvas, _ = model.apply(self.canvas, self.target, action)
-        self.step += 1
+        r.remember(action=action)
+        r.advance(model.apply(r.canvas, r.target, action)[0])
 
     def __call__(self, model: nn.Module, batch: Tensor, step: int) -> tuple[Tensor, dict]:
-        dqn: PaintDQN = model  # type: ignore[assignment]
+        dqn: PaintDQN = unwrap(model)  # type: ignore[assignment]
         self._explore(dqn, batch, step)
-        pick = torch.randint(self.size, (len(batch),))
-        canvas, target = self.mem["canvas"][pick], self.mem["target"][pick]
-        t, action = self.mem["step"][pick], self.mem["action"][pick]
+        states = self.replay.sample(len(batch))
+        canvas, target = states["canvas"], states["target"]
+        t, action = states["step"], states["action"]
         with torch.no_grad():
             after, _ = dqn.apply(canvas, target, action)
-            start = l2(blank(len(pick), *canvas.shape[-2:]), target).clamp_min(1e-4)
-            reward = (l2(canvas, target) - l2(after, target)) / start
+            reward = normalised_reward(canvas, after, target)
             live = (t + 1 < self.config.steps).float()
             best_next = dqn.values(after, target, t + 1, dqn.q_target).max(dim=1).values
             y = reward + self.config.gamma * live * best_next
         q = dqn.values(canvas, target, t).gather(1, action[:, None]).squeeze(1)
         loss = nn.functional.smooth_l1_loss(q, y)
-        with torch.no_grad():
-            for p_t, p in zip(dqn.q_target.parameters(), dqn.q.parameters(), strict=True):
-                p_t.lerp_(p, self.tau)
+        soft_update(dqn.q_target, dqn.q, self.tau)
         return loss, {"q": float(q.detach().mean()), "reward": float(reward.mean())}

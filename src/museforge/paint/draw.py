@@ -24,6 +24,7 @@ from museforge.paint.greedy import greedy_strokes
 from museforge.paint.optimize import optimize_strokes
 from museforge.paint.painterly import painterly_strokes
 from museforge.paint.pictures import fit, to_image
+from museforge.paint.polish import PolishConfig, polish_strokes
 from museforge.paint.strokes import STROKE_SIZE, BrushConfig, blank, paint
 from museforge.paint.svg import write_strokes_svg
 
@@ -51,10 +52,13 @@ def paint_strokes(
     start: Tensor | None = None,
     keep: Tensor | None = None,
     divide: int = 1,
+    polish: PolishConfig | None = None,
     on_stroke: Callable[[int], None] | None = None,
 ) -> Drawing:
     """Strokes for ``target [1, 3, H, W]``: a baseline by name, or an agent (which paints
-    the details patch by patch on a ``divide x divide`` split when ``divide`` > 1)."""
+    the details patch by patch on a ``divide x divide`` split when ``divide`` > 1, and
+    whose strokes are then polished through the renderer, see ``polish.py``;
+    ``polish.NO_POLISH`` keeps the pure policy's strokes)."""
     torch.manual_seed(seed)
     start = torch.empty(0, STROKE_SIZE) if start is None else start
     if isinstance(method, PaintAgent):
@@ -77,6 +81,7 @@ def paint_strokes(
             divide=divide,
             on_stroke=on_stroke,
         )
+        new = polish_strokes(new, target, brush, config=polish, canvas=canvas, keep=keep)
     else:
         new = BASELINES[method](
             target,

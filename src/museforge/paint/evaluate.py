@@ -1,7 +1,8 @@
 """Measure painters on held-out pictures: L2 against strokes, and seconds per picture.
 
 Every method paints the same held-out 64 px pictures (``data.held_out_pictures``) with the
-same number of strokes from white paper. L2 is the mean squared difference per channel
+same number of strokes from white paper. ``agent`` is the shipped painter (the policy, then
+the test-time polish of ``polish.py``), ``policy`` the same agent's strokes unpolished. L2 is the mean squared difference per channel
 value (0..1 images); the report holds ``METHOD.l2_N`` for N in 10, 50, 100, 200 (the mean
 over pictures), ``METHOD.seconds_per_image`` and the whole curves for the plot.
 """
@@ -19,10 +20,18 @@ from museforge.core.atomic import atomic_path
 from museforge.paint.data import as_float, held_out_pictures
 from museforge.paint.ddpg import PaintAgent
 from museforge.paint.draw import paint_strokes
+from museforge.paint.polish import NO_POLISH, PolishConfig
 from museforge.paint.strokes import blank, composite, stroke_alpha, stroke_color
 
 CHECKPOINTS = (10, 50, 100, 200)
-COLOURS = {"agent": "#d62728", "greedy": "#1f77b4", "optimize": "#2ca02c", "painterly": "#9467bd"}
+AGENT_METHODS = ("agent", "policy")
+COLOURS = {
+    "agent": "#d62728",
+    "policy": "#ff7f0e",
+    "greedy": "#1f77b4",
+    "optimize": "#2ca02c",
+    "painterly": "#9467bd",
+}
 
 
 def l2_curve(strokes: torch.Tensor, target: torch.Tensor, brush) -> list[float]:
@@ -45,6 +54,7 @@ def evaluate(
     images: int = 16,
     strokes: int = 200,
     seed: int = 0,
+    polish: PolishConfig | None = None,
 ) -> dict[str, Any]:
     """One report: per method the mean L2 at each checkpoint and seconds per picture."""
     pictures = as_float(held_out_pictures())
@@ -53,12 +63,13 @@ def evaluate(
     report: dict[str, Any] = {"images": len(targets), "strokes": strokes}
     curves: dict[str, list[float]] = {}
     for name in methods:
-        runner = agent if name == "agent" else name
+        runner = agent if name in AGENT_METHODS else name
+        polished = NO_POLISH if name == "policy" else polish
         seconds, all_curves = 0.0, []
         for i in range(len(targets)):
             target = targets[i : i + 1]
             started = time.perf_counter()
-            drawing = paint_strokes(target, strokes, runner, seed=seed + i)
+            drawing = paint_strokes(target, strokes, runner, seed=seed + i, polish=polished)
             seconds += time.perf_counter() - started
             curve = l2_curve(drawing.strokes, target, drawing.brush)
             curve += [curve[-1]] * (strokes + 1 - len(curve))  # painterly may stop early
