@@ -38,13 +38,17 @@ TINY_MODELS = {
         res=32, z_dim=16, w_dim=16, mapping_layers=2, channel_base=512, channel_max=32
     ),
 }
+TINY_MODELS["projected"] = replace(
+    TINY_MODELS["stylegan"], discriminator="projected", projected_res=32
+)
 METRICS = {"d_loss", "g_loss", "r1", "ada_p", "real_logits", "fake_logits", "r_t"}
 
 
 def tiny_config(arch: str, steps: int = 6, **changes):
-    """A few steps of batch 4; ADA fast and R1 every 2 steps, so both act within them."""
+    """A few steps of batch 4; ADA fast and R1 every 2 steps, so both act within them.
+    ``arch`` "projected" is a StyleGAN with the projected discriminator."""
     config = replace(
-        default_config(arch, 32),
+        default_config("stylegan" if arch == "projected" else arch, 32),
         model=TINY_MODELS[arch],
         steps=steps,
         batch_size=4,
@@ -87,7 +91,7 @@ def assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
     assert not different, different
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "stylegan"])
+@pytest.mark.parametrize("arch", ["dcgan", "stylegan", "projected"])
 def test_d_loss_reaches_only_D_and_g_loss_only_G(arch):
     config = tiny_config(arch)
     torch.manual_seed(0)
@@ -118,6 +122,40 @@ def test_d_loss_reaches_only_D_and_g_loss_only_G(arch):
         assert d_only[name] is None, name
         assert torch.equal(both[name], g_only[name]), name
     assert all(both[n] is None for n in both if n.startswith("gan.G_ema."))
+
+
+def test_alternating_steps_train_d_then_g_against_the_new_d():
+    config = tiny_config("stylegan", alternate=True)
+    torch.manual_seed(0)
+    training = GANTraining(StyleGAN(config.model), config, mirror=True)
+    names = dict(training.named_parameters())
+    for step, player, other in ((1, "gan.D.", "gan.G."), (2, "gan.G.", "gan.D.")):
+        loss, metrics = gan_loss(training, real_batch(), step)
+        loss.backward()
+        assert all(names[n].grad is not None for n in names if n.startswith(player)), step
+        assert all(names[n].grad is None for n in names if n.startswith(other)), step
+        assert ("d_loss" in metrics) == (player == "gan.D."), metrics.keys()
+        training.zero_grad(set_to_none=True)
+
+
+def test_the_projected_discriminator_keeps_imagenet_weights_out_of_the_model(cache, tmp_path):
+    config = tiny_config("projected", steps=2)
+    result = train_gan(cache, tmp_path / "run", config, progress=False, command="a")
+    saved = tensors(result.model_dir / "model.safetensors")
+    assert any(k.startswith("D.discs.") for k in saved)
+    assert any(k.startswith("D.ccm") for k in saved)  # the random projections, fixed
+    assert not any("_blocks" in k or "_conv_stem" in k for k in saved)  # EfficientNet's
+    model = load_gan(result.model_dir)
+    assert model.config.discriminator == "projected"
+    assert torch.equal(model.D.ccm0, StyleGAN(model.config).D.ccm0)  # drawn from a seed
+    with pytest.raises(UserError, match="Freeze-D"):
+        train_gan(cache, tmp_path / "b", config, init=result.model_dir, freeze_d=1, progress=False)
+    with pytest.raises(UserError, match="stylegan"):
+        default_config("dcgan", 32, "projected")
+    args = ["train", str(cache), "--arch", "dcgan", "--discriminator", "projected"]
+    outcome = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "c")])
+    assert outcome.exit_code == 2 and "stylegan" in outcome.output
+    assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "stylegan"])

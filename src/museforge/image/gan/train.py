@@ -50,7 +50,13 @@ from museforge.image.gan import losses
 from museforge.image.gan.augment import AdaConfig, AdaptiveAugment
 from museforge.image.gan.dcgan import DCGAN, DCGANConfig, DCGANDiscriminator
 from museforge.image.gan.generate import load_gan
-from museforge.image.gan.stylegan import StyleGAN, StyleGANConfig, StyleGANDiscriminator
+from museforge.image.gan.projected import ProjectedDiscriminator
+from museforge.image.gan.stylegan import (
+    DISCRIMINATORS,
+    StyleGAN,
+    StyleGANConfig,
+    StyleGANDiscriminator,
+)
 
 ARCHS = ("dcgan", "stylegan")
 GAN = DCGAN | StyleGAN
@@ -75,19 +81,36 @@ class GANTrainConfig:
     ema_decay: float = 0.999  # StyleGAN only: G_ema per step; ~ a 10k-image half-life at 16
     ema_rampup: float | None = 0.05  # StyleGAN2-ADA: half-life at most 5 % of images seen
     mixing_prob: float = 0.9  # StyleGAN only: style mixing regularisation (Karras et al.)
+    # alternate: odd steps update D alone, even steps G alone against the D just updated,
+    # as the papers do; False: both at once from the same weights (simultaneous)
+    alternate: bool = False
     conditional: bool = False  # G and D take the sub-folder of each image as its class
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
 
 
-def default_config(arch: str, res: int) -> GANTrainConfig:
-    """The recipe of each paper: StyleGAN2 with ADA and R1, or Radford et al.'s DCGAN."""
+def default_config(arch: str, res: int, discriminator: str = "stylegan") -> GANTrainConfig:
+    """The recipe of each paper: StyleGAN2 with ADA and R1, or Radford et al.'s DCGAN.
+
+    ``discriminator`` "projected" gives the StyleGAN a Projected GAN's D (Sauer et al.
+    2021, ``projected.py``), without R1, as in that paper: its D is smooth by spectral
+    normalisation, and a gradient penalty through the feature network costs a second
+    backward pass through it.
+    """
     _check_arch(arch)
     if res not in RESOLUTIONS:
         raise UserError(f"res must be one of {', '.join(map(str, RESOLUTIONS))}, not {res}")
+    if discriminator not in DISCRIMINATORS:
+        raise UserError(
+            f"discriminator must be one of {', '.join(DISCRIMINATORS)}, not {discriminator!r}"
+        )
+    if discriminator != "stylegan" and arch != "stylegan":
+        raise UserError(f"the {discriminator} discriminator trains a stylegan, not a {arch}")
     if arch == "stylegan":
-        return GANTrainConfig(arch=arch, res=res, model=StyleGANConfig(res=res))
+        model = StyleGANConfig(res=res, discriminator=discriminator)
+        r1 = 0.0 if discriminator == "projected" else None
+        return GANTrainConfig(arch=arch, res=res, model=model, r1_gamma=r1)
     return GANTrainConfig(
         arch=arch,
         res=res,
@@ -152,43 +175,51 @@ class GANTraining(nn.Module):
         fake_labels = None
         if classes:
             fake_labels = torch.randint(classes, (real.shape[0],), generator=gen).to(real.device)
-        fake = self._generate(real.shape[0], gen, real.device, fake_labels)
+        # alternating: odd steps train D on fakes drawn without a graph, even steps train G
+        train_d = not c.alternate or step % 2 == 1
+        train_g = not c.alternate or step % 2 == 0
+        with torch.set_grad_enabled(train_g and torch.is_grad_enabled()):
+            fake = self._generate(real.shape[0], gen, real.device, fake_labels)
         self._load_ada()
+        fake_seen = None
+        zero = real.new_zeros(())
+        d_total, g_loss, metrics = zero, zero, {}
 
-        # D: augmented reals against detached fakes, plus the lazy R1 penalty
-        gamma = losses.r1_gamma(c.res, c.batch_size) if c.r1_gamma is None else c.r1_gamma
-        regularise = gamma > 0 and step % c.r1_interval == 0
-        real = real.detach().requires_grad_(regularise)
-        real_logits = D(self.ada(real, gen), real_labels)
-        fake_seen = self.ada(fake, gen)
-        fake_logits = D(fake_seen.detach(), fake_labels)
-        d_loss = losses.d_loss(real_logits, fake_logits)
-        d_total = d_loss
-        if regularise:
-            penalty = losses.r1_penalty(real, real_logits)
-            d_total = d_total + penalty * (gamma / 2 * c.r1_interval)  # as losses.r1_loss
-            self.r1_last.copy_(penalty.detach())
+        if train_d:  # augmented reals against detached fakes, plus the lazy R1 penalty
+            d_step = (step + 1) // 2 if c.alternate else step
+            gamma = losses.r1_gamma(c.res, c.batch_size) if c.r1_gamma is None else c.r1_gamma
+            regularise = gamma > 0 and d_step % c.r1_interval == 0
+            real = real.detach().requires_grad_(regularise)
+            real_logits = D(self.ada(real, gen), real_labels)
+            fake_seen = self.ada(fake, gen)
+            fake_logits = D(fake_seen.detach(), fake_labels)
+            d_loss = losses.d_loss(real_logits, fake_logits)
+            d_total = d_loss
+            if regularise:
+                penalty = losses.r1_penalty(real, real_logits)
+                d_total = d_total + penalty * (gamma / 2 * c.r1_interval)  # as losses.r1_loss
+                self.r1_last.copy_(penalty.detach())
+            if c.ada:
+                self.ada.update(real_logits)
+                self._store_ada()
+            metrics |= {
+                "d_loss": d_loss.detach(),
+                "real_logits": real_logits.detach().mean(),
+                "fake_logits": fake_logits.detach().mean(),
+                "r_t": real_logits.detach().sign().mean(),  # ADA's overfitting measure
+            }
 
-        # G: the same fakes through D's weights detached, so only G learns from g_loss
-        frozen = {name: p.detach() for name, p in D.named_parameters()}
-        g_logits = functional_call(D, frozen | dict(D.named_buffers()), (fake_seen, fake_labels))
-        g_loss = losses.g_loss(g_logits)
-
-        if c.ada:
-            self.ada.update(real_logits)
-            self._store_ada()
-        if isinstance(self.gan, StyleGAN):
-            self.gan.update_ema(self._ema_decay(step))
-        metrics = {
-            "d_loss": d_loss.detach(),
-            "g_loss": g_loss.detach(),
-            "r1": self.r1_last.clone(),
-            "ada_p": self.ada.p,
-            "real_logits": real_logits.detach().mean(),
-            "fake_logits": fake_logits.detach().mean(),
-            "r_t": real_logits.detach().sign().mean(),  # ADA's overfitting measure, this batch
-        }
-        return d_total, g_loss, metrics
+        if train_g:  # the same fakes through D's weights detached, so only G learns
+            fake_seen = self.ada(fake, gen) if fake_seen is None else fake_seen
+            frozen = {name: p.detach() for name, p in D.named_parameters()}
+            g_logits = functional_call(
+                D, frozen | dict(D.named_buffers()), (fake_seen, fake_labels)
+            )
+            g_loss = losses.g_loss(g_logits)
+            metrics["g_loss"] = g_loss.detach()
+            if isinstance(self.gan, StyleGAN):
+                self.gan.update_ema(self._ema_decay(step))
+        return d_total, g_loss, metrics | {"r1": self.r1_last.clone(), "ada_p": self.ada.p}
 
     def _generate(
         self, n: int, gen: torch.Generator, device: torch.device, labels: Tensor | None
@@ -281,6 +312,12 @@ def freeze_discriminator(gan: GAN, layers: int) -> None:
     """Freeze-D (Mo, Cho & Shin 2020, "Freeze the Discriminator: a Simple Baseline for
     Fine-Tuning GANs"): keep D's first ``layers`` layers, which see the pixels, as the
     source model learnt them, and fine-tune the rest."""
+    if layers and isinstance(gan.D, ProjectedDiscriminator):
+        raise UserError(
+            "Freeze-D needs the stylegan discriminator; a projected D has no pixel layers"
+        )
+    if not layers:
+        return
     stack = discriminator_layers(gan.D)
     if not 0 <= layers < len(stack):
         raise UserError(
