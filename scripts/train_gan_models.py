@@ -26,6 +26,7 @@ import argparse
 import json
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -36,6 +37,7 @@ from museforge.core.training import MODEL_DIR, TrainingInterrupted
 from museforge.image.data import LFW_SOURCE, build_image_dataset, load_image_dataset
 from museforge.image.gan.explore import evaluate
 from museforge.image.gan.generate import grid, load_gan, sample
+from museforge.image.gan.stylegan import StyleGAN, spread_styles, with_mapping_lr_mult
 from museforge.image.gan.train import (
     CPU_FILE,
     PORTRAIT_CHANNELS,
@@ -61,6 +63,16 @@ def main() -> int:
     parser.add_argument("--ship-only", action="store_true", help="measure and ship finished runs")
     parser.add_argument("--ship-anyway", action="store_true", help="ship without the gate")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--init", help="go on from this StyleGAN (e.g. portrait-32) for --minutes")
+    parser.add_argument(
+        "--mapping-lr-mult", type=float, help="with --init: the mapping network's new lr multiplier"
+    )
+    parser.add_argument(
+        "--spread",
+        type=float,
+        help="with --init: move every w this many times as far from w_avg first "
+        "(stylegan.spread_styles)",
+    )
     args = parser.parse_args()
     archs = args.archs.split(",")
     if not set(archs) <= set(CANDIDATES):
@@ -76,8 +88,11 @@ def main() -> int:
         run_dir = args.runs / f"gan-{arch}-{RES}"
         config = default_config(arch, RES) if arch == "dcgan" else portrait_config(arch)
         if not args.ship_only:
+            start = None if args.init is None else starting_model(args, arch, run_dir)
             try:
-                train_for_cpu_time(cache, run_dir, config, args.minutes * 60, command=command)
+                train_for_cpu_time(
+                    cache, run_dir, config, args.minutes * 60, init=start, command=command
+                )
             except TrainingInterrupted as stop:
                 print(stop, file=sys.stderr)
                 return stop.exit_code
@@ -131,6 +146,26 @@ def main() -> int:
     grid(sample(gan, 36, seed=0)).resize((6 * 34 * 3, 6 * 34 * 3), 0).save(out / "preview.png")
     print(f"wrote {out} ({(out / WEIGHTS_FILE).stat().st_size / 1e6:.1f} MB)")
     return 0
+
+
+def starting_model(args: argparse.Namespace, arch: str, run_dir: Path) -> Path:
+    """``--init`` as the run's first weights, its mapping network's multiplier changed; a
+    projected run keeps its G and G_ema and starts a new D."""
+    source = load_gan(args.init)
+    if source.model_type != "stylegan":
+        raise SystemExit(f"error: --init {args.init}: not a StyleGAN")
+    if args.mapping_lr_mult is not None:
+        source = with_mapping_lr_mult(source, args.mapping_lr_mult)
+    if args.spread is not None:
+        source = spread_styles(source, args.spread)
+    if arch == "projected" and source.config.discriminator != "projected":
+        start = StyleGAN(replace(source.config, discriminator="projected"))
+        start.G.load_state_dict(source.G.state_dict())
+        start.G_ema.load_state_dict(source.G_ema.state_dict())
+        source = start
+    folder = run_dir / "start"
+    source.save_pretrained(folder, extra={"init": args.init})
+    return folder
 
 
 def half_precision(gan):

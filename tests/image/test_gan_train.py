@@ -23,7 +23,12 @@ from museforge.image.data import build_image_dataset
 from museforge.image.gan.augment import AdaConfig
 from museforge.image.gan.dcgan import DCGAN, DCGANConfig
 from museforge.image.gan.generate import grid, load_gan, sample
-from museforge.image.gan.stylegan import StyleGAN, StyleGANConfig
+from museforge.image.gan.stylegan import (
+    StyleGAN,
+    StyleGANConfig,
+    spread_styles,
+    with_mapping_lr_mult,
+)
 from museforge.image.gan.train import (
     GANTraining,
     default_config,
@@ -304,3 +309,26 @@ def test_conditional_training_learns_one_class_per_sub_folder(arch, tmp_path):
     one = build_image_dataset(tmp_path / "one", tmp_path / "one.npz", 32, progress=False)
     with pytest.raises(UserError, match="at least 2 sub-folders"):
         train_gan(one, tmp_path / "x", config, progress=False)
+
+
+def test_a_faster_mapping_network_keeps_every_image():
+    torch.manual_seed(0)
+    model = StyleGAN(TINY_MODELS["stylegan"]).eval()
+    faster = with_mapping_lr_mult(model, 1.0)
+    assert faster.config.mapping_lr_mult == 1.0 and model.config.mapping_lr_mult == 0.01
+    z = torch.randn(3, model.config.z_dim, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(faster.generate(z), model.generate(z), atol=1e-5, rtol=0)
+    first, before = faster.G.mapping.net[0].weight, model.G.mapping.net[0].weight
+    stored = float(first.detach().abs().mean() / before.detach().abs().mean())
+    assert stored == pytest.approx(0.01)  # what Adam moves is 100 x smaller: it moves 100 x faster
+
+
+def test_spreading_the_styles_bakes_a_truncation_into_the_model():
+    torch.manual_seed(0)
+    model = StyleGAN(TINY_MODELS["stylegan"]).eval()
+    with torch.no_grad():
+        model.G_ema.mapping.w_avg.normal_()  # a trained model's average w is not zero
+    wider = spread_styles(model, 1.5)
+    z = torch.randn(3, model.config.z_dim, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(wider.generate(z), model.generate(z, truncation_psi=1.5))
+    assert not torch.equal(wider.generate(z), model.generate(z))

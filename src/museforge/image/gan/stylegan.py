@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -398,6 +398,51 @@ class StyleGANDiscriminator(nn.Module):
         if self.embed is not None:  # equalised: the embedding is N(0, 1), scaled at run time
             logits = logits + (self.embed(labels) * h).sum(dim=1) / math.sqrt(h.shape[1])
         return logits
+
+
+@torch.no_grad()
+def with_mapping_lr_mult(model: StyleGAN, lr_mult: float) -> StyleGAN:
+    """The same model (every output unchanged) whose mapping networks learn at ``lr_mult``.
+
+    An equalised layer stores its weights divided by its multiplier, so changing the
+    multiplier rescales what is stored; Adam's steps then move the mapping ``lr_mult``
+    times as fast as the synthesis layers.
+    """
+    if not lr_mult > 0:
+        raise UserError(f"lr_mult must be positive, not {lr_mult}")
+    ratio = model.config.mapping_lr_mult / lr_mult
+    out = StyleGAN(replace(model.config, mapping_lr_mult=lr_mult))
+    out.load_state_dict(model.state_dict())
+    for G in (out.G, out.G_ema):
+        for layer in G.mapping.net:
+            layer.weight.mul_(ratio)
+            layer.bias.mul_(ratio)
+    return out.train(model.training)
+
+
+@torch.no_grad()
+def spread_styles(model: StyleGAN, factor: float) -> StyleGAN:
+    """The same model whose images at truncation psi 1 are its images at psi ``factor``.
+
+    Every synthesis layer reads ``w`` through an affine map ``A w + b``, so moving each
+    ``w`` ``factor`` times as far from ``w_avg`` folds into those maps:
+    ``A' = factor A`` and ``b' = b + (1 - factor) A w_avg``. With ``factor`` > 1 this
+    widens a mapping network whose outputs lie too close together (it learns 100 x
+    slower than the rest, so a short run leaves it near its random start); training
+    goes on from there at psi 1.
+    """
+    if not factor > 0:
+        raise UserError(f"factor must be positive, not {factor}")
+    out = copy.deepcopy(model)
+    for G in (out.G, out.G_ema):
+        w_avg = G.mapping.w_avg
+        for layer in G.synthesis.modules():
+            if isinstance(layer, StyledConv | ToRGB):
+                affine = layer.affine
+                shift = F.linear(w_avg, affine.weight * affine.weight_gain) / affine.lr_mult
+                affine.bias.add_((1 - factor) * shift)
+                affine.weight.mul_(factor)
+    return out
 
 
 def make_discriminator(config: StyleGANConfig) -> nn.Module:

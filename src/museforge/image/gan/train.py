@@ -443,6 +443,8 @@ def train_for_cpu_time(
     if chunk < 1 or seconds <= 0:
         raise UserError(f"chunk must be at least 1 and seconds positive, got {chunk}, {seconds}")
     out_dir = Path(out_dir)
+    if init is not None:  # every chunk after the first resumes with the model's own config
+        config = replace(config, model=load_gan(init).config)
     done_file = out_dir / CPU_FILE
     spent = json.loads(done_file.read_text()) if done_file.is_file() else {}
     cpu, steps = spent.get("cpu_seconds", 0.0), spent.get("steps", 0)
