@@ -15,9 +15,10 @@ measures it: SWD and KID of 100 samples against the training faces beside their
 real-against-real floors, MS-SSIM diversity beside the faces' own, and the
 nearest-neighbour ratio.
 
-The StyleGAN with the lowest KID ships as ``portrait-32`` (float16, with a model card)
-only if it improves on the shipped model in both KID and MS-SSIM, measured the same way,
-and does not copy its training faces (ratio >= 0.5); ``--ship-anyway`` skips that gate.
+A StyleGAN run may replace ``portrait-32`` (float16, with a model card) only if it
+improves on the shipped model in KID and clearly in MS-SSIM, measured the same way, and
+does not copy its training faces (ratio >= 0.5); of those that may, the most varied
+ships. ``--ship-anyway`` skips that gate.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ RES = 32
 CANDIDATES = ("dcgan", "stylegan", "projected")
 SAMPLES = 100
 MIN_NN_RATIO = 0.5  # samples at least half as far from the faces as they lie from each other
+MIN_DIVERSITY_GAIN = 0.01  # MS-SSIM: well beyond what another seed changes
 
 
 def main() -> int:
@@ -105,31 +107,24 @@ def main() -> int:
     if not stylegans:
         return 0
 
-    best = min(stylegans, key=lambda a: results[a]["kid"])
     before = None
     if NAME in shipped_models():
         shipped = load_record(WEIGHTS_DIR / NAME)
         before = evaluate(half_precision(load_gan(NAME)), cache, SAMPLES, seed=0)
         before |= {"steps": shipped["steps"], "cpu_seconds": shipped["metrics"]["cpu_seconds"]}
-    ours = results[best]
-    refusals = []
-    if ours["nn_ratio"] < MIN_NN_RATIO:
-        refusals.append(f"nearest-neighbour ratio {ours['nn_ratio']:.3f} < {MIN_NN_RATIO}")
-    if before is not None:
-        refusals += [
-            f"{key} {ours[key]:.4f} is not below the shipped model's {before[key]:.4f}"
-            for key in ("kid", "ms_ssim")
-            if ours[key] >= before[key]
-        ]
-    if refusals and not args.ship_anyway:
-        print(f"not shipped ({best}): " + "; ".join(refusals), file=sys.stderr)
+    refusals = {arch: gate(results[arch], before) for arch in stylegans}
+    passed = [arch for arch in stylegans if not refusals[arch]]
+    # the most varied of those that pass: diversity is what the shipped model lacked
+    best = min(passed or stylegans, key=lambda a: results[a]["ms_ssim"])
+    if not passed and not args.ship_anyway:
+        print(f"not shipped ({best}): " + "; ".join(refusals[best]), file=sys.stderr)
         return 1
-
+    ours = results[best]
     run_dir = args.runs / f"gan-{best}-{RES}"
     gan = half_precision(load_gan(run_dir / MODEL_DIR))
     record = load_record(run_dir / MODEL_DIR)
     facts = {
-        "command": command,
+        "command": record["command"],  # the training run's (each chunk records it)
         "candidate": best,
         "steps": ours["steps"],
         "cpu_seconds": ours["cpu_seconds"],
@@ -139,6 +134,7 @@ def main() -> int:
         "comparison": results,
         "before": before,
         "train_config": record.get("gan_train_config", {}),
+        "start": start_note(args, before),
     }
     out = WEIGHTS_DIR / NAME
     gan.save_pretrained(out, extra=facts, dtype=torch.float16)
@@ -166,6 +162,39 @@ def starting_model(args: argparse.Namespace, arch: str, run_dir: Path) -> Path:
     folder = run_dir / "start"
     source.save_pretrained(folder, extra={"init": args.init})
     return folder
+
+
+def gate(ours: dict, before: dict | None) -> list[str]:
+    """Why a run may not replace the shipped model: it copies faces, or it is not better
+    in KID and clearly more varied (MS-SSIM lower by MIN_DIVERSITY_GAIN)."""
+    refusals = []
+    if ours["nn_ratio"] < MIN_NN_RATIO:
+        refusals.append(f"nearest-neighbour ratio {ours['nn_ratio']:.3f} < {MIN_NN_RATIO}")
+    if before is not None and ours["kid"] >= before["kid"]:
+        refusals.append(f"KID {ours['kid']:.4f} is not below the shipped {before['kid']:.4f}")
+    if before is not None and ours["ms_ssim"] > before["ms_ssim"] - MIN_DIVERSITY_GAIN:
+        refusals.append(
+            f"MS-SSIM {ours['ms_ssim']:.4f} is not {MIN_DIVERSITY_GAIN} below the shipped "
+            f"{before['ms_ssim']:.4f}"
+        )
+    return refusals
+
+
+def start_note(args: argparse.Namespace, before: dict | None) -> str:
+    """How the run's first weights came about, for the model card."""
+    if args.init is None:
+        return "random weights"
+    note = f"`{args.init}`"
+    if args.init == NAME and before is not None:
+        note = (
+            f"the `{NAME}` shipped before ({before['steps']:,} steps, "
+            f"{before['cpu_seconds'] / 60:.0f} CPU min from random weights)"
+        )
+    if args.mapping_lr_mult is not None:
+        note += f", its mapping network learning at {args.mapping_lr_mult} x the rate"
+    if args.spread is not None:
+        note += f", every w moved {args.spread} x as far from w_avg (`spread_styles`)"
+    return note
 
 
 def half_precision(gan):
@@ -214,10 +243,23 @@ fine-tune it.
 ## How it was made
 
 - Command: `{facts["command"]}`
+- Started from: {facts["start"]}
 - Steps: {facts["steps"]:,} of batch {facts["train_config"].get("batch_size", 16)}
   ({facts["cpu_seconds"] / 60:.1f} CPU minutes of training on one thread)
 - Hardware: {hardware()}
 - Weights stored as float16 (loaded as float32); the metrics are of these weights.
+
+## Why it starts from a spread of the model before
+
+The model shipped before was partly collapsed (MS-SSIM 0.189 against the faces' 0.075 in
+the table below). G and `G_ema` were alike in this, so the averaging was not the cause; its
+mapping network, which learns 100 x slower than the rest (Karras et al. 2019), had moved
+0.3-0.6 % from its random start in 7,200 steps (synthesis layers 33-51 %), so its `w`
+lay too close together: samples drawn 1.4 x further from `w_avg` were more varied (0.136)
+and nearer the faces (KID 0.474 against 0.524). Training on from there made them more
+varied still. Fine-tuning runs of 100-300 steps with a faster mapping network
+(multiplier 1.0), alternating D and G updates, or a minibatch-deviation group of 16 with
+faster ADA showed no clear drop in MS-SSIM; they were too short to rule these out.
 
 ## Measured against the {facts["train_images"]} training faces
 
