@@ -17,6 +17,12 @@
    asks for fine-tuning to beat scratch. ``--new-faces`` takes another folder of images
    (faces a model trained on all 100 has not seen). Without the default model the section
    says so.
+3. Discriminators at equal CPU time: portrait-32's recipe (``train.portrait_config``)
+   trained from scratch on faces 0-89 with StyleGAN2-ADA's own D and with the projected
+   D (Sauer et al. 2021, ``projected.py``), each for ``--compare-minutes`` of this
+   process's CPU time, then measured as ``image gan evaluate`` measures: KID +- its
+   standard error beside real-vs-real, MS-SSIM beside the real faces', SWD beside its
+   floor. ``--only discriminators`` runs this section alone; ``--runs`` keeps the runs.
 
 ``--quick`` times one step of each after the warm-up and trains 4 transfer steps, to
 check the script. The full run's transfer costs ``2 x --transfer-steps`` steps of the
@@ -50,14 +56,19 @@ from museforge.image.data import (
 )
 from museforge.image.gan import losses
 from museforge.image.gan.dcgan import DCGAN, DCGANConfig
+from museforge.image.gan.explore import evaluate
 from museforge.image.gan.generate import load_gan, sample
 from museforge.image.gan.metrics import sliced_wasserstein_distance
 from museforge.image.gan.stylegan import StyleGAN
 from museforge.image.gan.train import (
+    DISCRIMINATORS,
+    TRAIN_FACES,
     GANTraining,
     default_config,
     gan_loss,
     gan_optimizer,
+    portrait_config,
+    train_for_cpu_time,
     train_gan,
 )
 
@@ -66,6 +77,7 @@ DEFAULT_INIT = "portrait-32"
 NEW_FACES = range(90, 100)  # the last 10 of lfw_subset's 100 faces (the rest are not faces)
 FREEZE_D = 2  # Mo et al. freeze D's first, high-resolution layers; with 10 images, two
 SEED = 0
+COMPARED = ("kid", "kid_std", "kid_real", "ms_ssim", "ms_ssim_real", "swd", "swd_floor", "nn_ratio")
 
 
 @dataclass
@@ -74,12 +86,15 @@ class Settings:
     repeats: int  # timed steps per figure, after one warm-up step
     transfer_steps: int
     samples: int  # generated images scored by SWD
+    compare_minutes: float  # CPU minutes of each discriminator's run
+    compare_chunk: int  # steps between checks of the CPU time spent
+    compare_samples: int  # samples each discriminator's run is measured on
 
 
-def settings(quick: bool, transfer_steps: int | None) -> Settings:
+def settings(quick: bool, transfer_steps: int | None, minutes: float | None) -> Settings:
     if quick:
-        return Settings(quick, repeats=1, transfer_steps=transfer_steps or 4, samples=40)
-    return Settings(quick, repeats=5, transfer_steps=transfer_steps or 300, samples=200)
+        return Settings(quick, 1, transfer_steps or 4, 40, minutes or 0.001, 2, 20)
+    return Settings(quick, 5, transfer_steps or 300, 200, minutes or 10.0, 100, 100)
 
 
 # --- 1. training speed --------------------------------------------------------------------
@@ -312,6 +327,30 @@ def transfer(init: str, s: Settings, tmp: Path, freeze_d: int, new_faces: Path |
     return figures
 
 
+# --- 3. discriminators at equal CPU time ----------------------------------------------------
+
+
+def discriminators(s: Settings, tmp: Path, runs: Path | None) -> dict:
+    """portrait-32's recipe trained from scratch on faces 0-89 with each discriminator for
+    the same CPU time of this process, measured as ``image gan evaluate`` measures."""
+    cache = build_image_dataset(
+        LFW_SOURCE, tmp / "train-faces.npz", 32, progress=False, select=slice(0, TRAIN_FACES)
+    )
+    figures: dict = {"cpu_minutes_each": s.compare_minutes, "samples": s.compare_samples}
+    for name in DISCRIMINATORS:
+        config = portrait_config(name)
+        run = (runs or tmp) / f"gan-{name}-32"  # as scripts/train_gan_models.py names them
+        spent = train_for_cpu_time(
+            cache, run, config, s.compare_minutes * 60, chunk=s.compare_chunk
+        )
+        scores = evaluate(load_gan(run / "model"), cache, s.compare_samples, seed=SEED)
+        figures[name] = {
+            "steps": spent["steps"],
+            "cpu_minutes": round(spent["cpu_seconds"] / 60, 2),
+        } | {k: round(scores[k], 4) for k in COMPARED}
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few steps of each, to check")
@@ -330,13 +369,30 @@ def main() -> None:
     parser.add_argument(
         "--transfer-steps", type=int, help="steps of each transfer run (default 300, quick 4)"
     )
+    parser.add_argument(
+        "--compare-minutes",
+        type=float,
+        help="CPU minutes of each discriminator's training run (default 10)",
+    )
+    parser.add_argument(
+        "--runs", type=Path, help="keep the discriminators' runs here (and go on with them)"
+    )
+    parser.add_argument(
+        "--only", choices=("all", "discriminators"), default="all", help="which sections"
+    )
     args = parser.parse_args()
     if args.threads < 1 or (args.transfer_steps is not None and args.transfer_steps < 1):
         parser.error("--threads and --transfer-steps must be at least 1")
+    if args.compare_minutes is not None and args.compare_minutes <= 0:
+        parser.error("--compare-minutes must be positive")
     torch.set_num_threads(args.threads)
-    s = settings(args.quick, args.transfer_steps)
+    s = settings(args.quick, args.transfer_steps, args.compare_minutes)
     figures: dict = {"benchmark": "gan", "quick": args.quick, "threads": args.threads}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.only == "discriminators":
+            figures["discriminators"] = discriminators(s, Path(tmp), args.runs)
+            print(json.dumps(figures))
+            return
         # transfer first, so that a bad --init or --freeze-d fails before minutes of timing
         if args.init == DEFAULT_INIT and DEFAULT_INIT not in shipped_models():
             transfer_figures = {"skipped": f"no model {DEFAULT_INIT}"}
@@ -346,6 +402,7 @@ def main() -> None:
             except UserError as err:
                 parser.error(str(err))
         figures |= speed(s, Path(tmp))
+        figures["discriminators"] = discriminators(s, Path(tmp), args.runs)
     figures["transfer"] = transfer_figures
     print(json.dumps(figures))
 

@@ -15,7 +15,7 @@ from museforge.image.gan.train import default_config, train_gan
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_gan.py"
 
 
-def test_quick_gan_benchmark_prints_speed_and_transfer_figures(tmp_path: Path):
+def test_quick_gan_benchmark_prints_speed_transfer_and_discriminator_figures(tmp_path: Path):
     faces = build_image_dataset("skimage:lfw_subset", tmp_path / "faces.npz", 32, progress=False)
     tiny = replace(
         default_config("dcgan", 32),
@@ -42,3 +42,9 @@ def test_quick_gan_benchmark_prints_speed_and_transfer_figures(tmp_path: Path):
     assert 0 < transfer["floor_swd"]["mean"] < transfer["scratch_swd"]["mean"]
     assert transfer["fine_tuned_swd"]["mean"] > 0
     assert isinstance(transfer["fine_tuned_beats_scratch"], bool)
+    compared = figures["discriminators"]
+    for name in ("stylegan", "projected"):  # two steps each at equal (tiny) CPU time
+        row = compared[name]
+        assert row["steps"] == 2 and row["cpu_minutes"] > 0
+        assert row["kid"] > row["kid_real"] and row["kid_std"] > 0
+        assert 0 < row["ms_ssim_real"] < 1 and 0 < row["ms_ssim"] < 1

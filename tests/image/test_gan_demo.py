@@ -40,3 +40,8 @@ def test_gan_section_shows_samples_mixing_and_a_walk(tmp_path, monkeypatch):
         kept = store.list_artifacts(kind="image")
     assert {a.params["command"] for a in kept} == {"gan sample", "gan mix", "gan interpolate"}
     assert {a.seed for a in kept if a.params["command"] == "gan sample"} == {3}
+
+
+def test_the_section_quotes_the_shipped_models_measured_figures():
+    text = demo._measured()
+    assert "KID" in text and "MS-SSIM" in text and "faces against faces" in text

@@ -23,7 +23,12 @@ from museforge.image.data import build_image_dataset
 from museforge.image.gan.augment import AdaConfig
 from museforge.image.gan.dcgan import DCGAN, DCGANConfig
 from museforge.image.gan.generate import grid, load_gan, sample
-from museforge.image.gan.stylegan import StyleGAN, StyleGANConfig
+from museforge.image.gan.stylegan import (
+    StyleGAN,
+    StyleGANConfig,
+    spread_styles,
+    with_mapping_lr_mult,
+)
 from museforge.image.gan.train import (
     GANTraining,
     default_config,
@@ -38,13 +43,17 @@ TINY_MODELS = {
         res=32, z_dim=16, w_dim=16, mapping_layers=2, channel_base=512, channel_max=32
     ),
 }
+TINY_MODELS["projected"] = replace(
+    TINY_MODELS["stylegan"], discriminator="projected", projected_res=32
+)
 METRICS = {"d_loss", "g_loss", "r1", "ada_p", "real_logits", "fake_logits", "r_t"}
 
 
 def tiny_config(arch: str, steps: int = 6, **changes):
-    """A few steps of batch 4; ADA fast and R1 every 2 steps, so both act within them."""
+    """A few steps of batch 4; ADA fast and R1 every 2 steps, so both act within them.
+    ``arch`` "projected" is a StyleGAN with the projected discriminator."""
     config = replace(
-        default_config(arch, 32),
+        default_config("stylegan" if arch == "projected" else arch, 32),
         model=TINY_MODELS[arch],
         steps=steps,
         batch_size=4,
@@ -87,7 +96,7 @@ def assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
     assert not different, different
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "stylegan"])
+@pytest.mark.parametrize("arch", ["dcgan", "stylegan", "projected"])
 def test_d_loss_reaches_only_D_and_g_loss_only_G(arch):
     config = tiny_config(arch)
     torch.manual_seed(0)
@@ -118,6 +127,40 @@ def test_d_loss_reaches_only_D_and_g_loss_only_G(arch):
         assert d_only[name] is None, name
         assert torch.equal(both[name], g_only[name]), name
     assert all(both[n] is None for n in both if n.startswith("gan.G_ema."))
+
+
+def test_alternating_steps_train_d_then_g_against_the_new_d():
+    config = tiny_config("stylegan", alternate=True)
+    torch.manual_seed(0)
+    training = GANTraining(StyleGAN(config.model), config, mirror=True)
+    names = dict(training.named_parameters())
+    for step, player, other in ((1, "gan.D.", "gan.G."), (2, "gan.G.", "gan.D.")):
+        loss, metrics = gan_loss(training, real_batch(), step)
+        loss.backward()
+        assert all(names[n].grad is not None for n in names if n.startswith(player)), step
+        assert all(names[n].grad is None for n in names if n.startswith(other)), step
+        assert ("d_loss" in metrics) == (player == "gan.D."), metrics.keys()
+        training.zero_grad(set_to_none=True)
+
+
+def test_the_projected_discriminator_keeps_imagenet_weights_out_of_the_model(cache, tmp_path):
+    config = tiny_config("projected", steps=2)
+    result = train_gan(cache, tmp_path / "run", config, progress=False, command="a")
+    saved = tensors(result.model_dir / "model.safetensors")
+    assert any(k.startswith("D.discs.") for k in saved)
+    assert any(k.startswith("D.ccm") for k in saved)  # the random projections, fixed
+    assert not any("_blocks" in k or "_conv_stem" in k for k in saved)  # EfficientNet's
+    model = load_gan(result.model_dir)
+    assert model.config.discriminator == "projected"
+    assert torch.equal(model.D.ccm0, StyleGAN(model.config).D.ccm0)  # drawn from a seed
+    with pytest.raises(UserError, match="Freeze-D"):
+        train_gan(cache, tmp_path / "b", config, init=result.model_dir, freeze_d=1, progress=False)
+    with pytest.raises(UserError, match="stylegan"):
+        default_config("dcgan", 32, "projected")
+    args = ["train", str(cache), "--arch", "dcgan", "--discriminator", "projected"]
+    outcome = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "c")])
+    assert outcome.exit_code == 2 and "stylegan" in outcome.output
+    assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "stylegan"])
@@ -266,3 +309,26 @@ def test_conditional_training_learns_one_class_per_sub_folder(arch, tmp_path):
     one = build_image_dataset(tmp_path / "one", tmp_path / "one.npz", 32, progress=False)
     with pytest.raises(UserError, match="at least 2 sub-folders"):
         train_gan(one, tmp_path / "x", config, progress=False)
+
+
+def test_a_faster_mapping_network_keeps_every_image():
+    torch.manual_seed(0)
+    model = StyleGAN(TINY_MODELS["stylegan"]).eval()
+    faster = with_mapping_lr_mult(model, 1.0)
+    assert faster.config.mapping_lr_mult == 1.0 and model.config.mapping_lr_mult == 0.01
+    z = torch.randn(3, model.config.z_dim, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(faster.generate(z), model.generate(z), atol=1e-5, rtol=0)
+    first, before = faster.G.mapping.net[0].weight, model.G.mapping.net[0].weight
+    stored = float(first.detach().abs().mean() / before.detach().abs().mean())
+    assert stored == pytest.approx(0.01)  # what Adam moves is 100 x smaller: it moves 100 x faster
+
+
+def test_spreading_the_styles_bakes_a_truncation_into_the_model():
+    torch.manual_seed(0)
+    model = StyleGAN(TINY_MODELS["stylegan"]).eval()
+    with torch.no_grad():
+        model.G_ema.mapping.w_avg.normal_()  # a trained model's average w is not zero
+    wider = spread_styles(model, 1.5)
+    z = torch.randn(3, model.config.z_dim, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(wider.generate(z), model.generate(z, truncation_psi=1.5))
+    assert not torch.equal(wider.generate(z), model.generate(z))

@@ -70,6 +70,13 @@ def train_cmd(
         str, typer.Option(help="stylegan (StyleGAN2 with ADA) or dcgan (Radford et al.).")
     ] = "stylegan",
     res: Annotated[int, typer.Option(help="Image side in pixels: 32, 64, 128 or 256.")] = 32,
+    discriminator: Annotated[
+        str,
+        typer.Option(
+            help="StyleGAN's D: stylegan (StyleGAN2's, on pixels) or projected (Sauer et al. "
+            "2021: small Ds on frozen ImageNet EfficientNet-Lite0 features)."
+        ),
+    ] = "stylegan",
     steps: Annotated[
         int | None, typer.Option(min=1, help="Training steps (default: the recipe's).")
     ] = None,
@@ -121,7 +128,10 @@ def train_cmd(
     _check_source(source)
     if init is not None:
         _check_init(init, arch, res)
-    config = default_config(arch, res)
+    try:
+        config = default_config(arch, res, discriminator)
+    except UserError as err:
+        raise typer.BadParameter(str(err), param_hint="--discriminator") from None
     changes = {"steps": steps, "batch_size": batch_size}
     config = replace(config, seed=seed, **{k: v for k, v in changes.items() if v is not None})
     config = replace(config, conditional=conditional)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from museforge.core.checkpoints import model_id
+from museforge.core.checkpoints import model_id, read_config, resolve_model_dir
 from museforge.core.gallery import Item, Section
 from museforge.core.store import Store
 from museforge.image.gan.explore import interpolate, mix_grid, save_gif
@@ -90,8 +90,21 @@ def demo_section(out_dir: Path, seed: int = 0) -> Section:
         title="Faces from a GAN",
         intro=f"Faces drawn by {MODEL}, a StyleGAN2-style model with adaptive augmentation "
         "trained on a laptop CPU on 90 small grey photos from scikit-image (truncation "
-        f"{TRUNCATION}); a style-mixing grid; and a walk through its latent space.",
+        f"{TRUNCATION}); a style-mixing grid; and a walk through its latent space." + _measured(),
         items=items,
+    )
+
+
+def _measured() -> str:
+    """The model card's figures, when the model's record has them."""
+    m = read_config(resolve_model_dir(MODEL)).get("metrics", {})
+    if not {"kid", "kid_std", "kid_real", "ms_ssim", "ms_ssim_real"} <= m.keys():
+        return ""
+    return (
+        f" Measured on {m['samples']} samples against its training faces: KID "
+        f"{m['kid']:.2f} ± {m['kid_std']:.2f} (faces against faces: {m['kid_real']:.2f}), "
+        f"MS-SSIM {m['ms_ssim']:.3f} (the faces' own: {m['ms_ssim_real']:.3f}; lower is "
+        "more varied)."
     )
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -39,10 +39,12 @@ from torch import Tensor, nn
 from museforge.core.checkpoints import Pretrained
 from museforge.errors import UserError
 from museforge.image.gan.dcgan import check_images, check_labels, check_latents, check_resolution
+from museforge.image.gan.projected import ProjectedConfig, ProjectedDiscriminator
 
 LEAK = 0.2  # lrelu slope throughout
 ACT_GAIN = math.sqrt(2)  # lrelu(0.2) * sqrt(2) keeps the variance of a unit input
 NOISE_MODES = ("const", "random", "none")
+DISCRIMINATORS = ("stylegan", "projected")
 
 
 @dataclass
@@ -60,6 +62,9 @@ class StyleGANConfig:
     mapping_lr_mult: float = 0.01  # Karras et al. 2019: the mapping network learns 100 x slower
     w_avg_beta: float = 0.995  # Karras et al.: w_avg keeps 99.5 % of itself per training step
     mbstd_group: int = 4  # Karras et al. 2018: the deviation is taken over groups of 4 images
+    # D: "stylegan" (residual, on pixels) or "projected" (Sauer et al. 2021, projected.py)
+    discriminator: str = "stylegan"
+    projected_res: int = 64  # projected D: the side images are resized to for EfficientNet
 
     def __post_init__(self) -> None:
         check_resolution(self.res)
@@ -69,6 +74,12 @@ class StyleGANConfig:
             raise ValueError("channel_base must be at least res, channel_max and num_classes >= 0")
         if not (self.mapping_lr_mult > 0 and 0 <= self.w_avg_beta < 1):
             raise ValueError("mapping_lr_mult must be positive and w_avg_beta in [0, 1)")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ValueError(f"discriminator must be one of {', '.join(DISCRIMINATORS)}")
+        if self.discriminator == "projected" and (
+            self.num_classes or self.projected_res < 32 or self.projected_res % 32
+        ):
+            raise ValueError("a projected D is unconditional and needs projected_res 32, 64, ...")
 
 
 def _channels(config: StyleGANConfig, r: int) -> int:
@@ -389,6 +400,60 @@ class StyleGANDiscriminator(nn.Module):
         return logits
 
 
+@torch.no_grad()
+def with_mapping_lr_mult(model: StyleGAN, lr_mult: float) -> StyleGAN:
+    """The same model (every output unchanged) whose mapping networks learn at ``lr_mult``.
+
+    An equalised layer stores its weights divided by its multiplier, so changing the
+    multiplier rescales what is stored; Adam's steps then move the mapping ``lr_mult``
+    times as fast as the synthesis layers.
+    """
+    if not lr_mult > 0:
+        raise UserError(f"lr_mult must be positive, not {lr_mult}")
+    ratio = model.config.mapping_lr_mult / lr_mult
+    out = StyleGAN(replace(model.config, mapping_lr_mult=lr_mult))
+    out.load_state_dict(model.state_dict())
+    for G in (out.G, out.G_ema):
+        for layer in G.mapping.net:
+            layer.weight.mul_(ratio)
+            layer.bias.mul_(ratio)
+    return out.train(model.training)
+
+
+@torch.no_grad()
+def spread_styles(model: StyleGAN, factor: float) -> StyleGAN:
+    """The same model whose images at truncation psi 1 are its images at psi ``factor``.
+
+    Every synthesis layer reads ``w`` through an affine map ``A w + b``, so moving each
+    ``w`` ``factor`` times as far from ``w_avg`` folds into those maps:
+    ``A' = factor A`` and ``b' = b + (1 - factor) A w_avg``. With ``factor`` > 1 this
+    widens a mapping network whose outputs lie too close together (it learns 100 x
+    slower than the rest, so a short run leaves it near its random start); training
+    goes on from there at psi 1.
+    """
+    if not factor > 0:
+        raise UserError(f"factor must be positive, not {factor}")
+    out = copy.deepcopy(model)
+    for G in (out.G, out.G_ema):
+        w_avg = G.mapping.w_avg
+        for layer in G.synthesis.modules():
+            if isinstance(layer, StyledConv | ToRGB):
+                affine = layer.affine
+                shift = F.linear(w_avg, affine.weight * affine.weight_gain) / affine.lr_mult
+                affine.bias.add_((1 - factor) * shift)
+                affine.weight.mul_(factor)
+    return out
+
+
+def make_discriminator(config: StyleGANConfig) -> nn.Module:
+    """The D that ``config.discriminator`` names."""
+    if config.discriminator == "projected":
+        return ProjectedDiscriminator(
+            config.channels, config.res, ProjectedConfig(input_res=config.projected_res)
+        )
+    return StyleGANDiscriminator(config)
+
+
 class StyleGAN(nn.Module, Pretrained):
     """G, D and ``G_ema`` (G's weights averaged over training), saved and loaded together.
 
@@ -405,7 +470,7 @@ class StyleGAN(nn.Module, Pretrained):
         super().__init__()
         self.config = config or StyleGANConfig()
         self.G = StyleGANGenerator(self.config)
-        self.D = StyleGANDiscriminator(self.config)
+        self.D = make_discriminator(self.config)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
 
     @torch.no_grad()

@@ -32,6 +32,8 @@ uninterrupted one does (on the CPU).
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -43,14 +45,21 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.utils.data import TensorDataset
 
-from museforge.core.training import RunOptions, TrainConfig, TrainResult, train
+from museforge.core.atomic import atomic_write_text
+from museforge.core.training import CHECKPOINT_FILE, RunOptions, TrainConfig, TrainResult, train
 from museforge.errors import UserError
 from museforge.image.data import RESOLUTIONS, load_image_dataset, mirror_batch, to_float_pixels
 from museforge.image.gan import losses
 from museforge.image.gan.augment import AdaConfig, AdaptiveAugment
 from museforge.image.gan.dcgan import DCGAN, DCGANConfig, DCGANDiscriminator
 from museforge.image.gan.generate import load_gan
-from museforge.image.gan.stylegan import StyleGAN, StyleGANConfig, StyleGANDiscriminator
+from museforge.image.gan.projected import ProjectedDiscriminator
+from museforge.image.gan.stylegan import (
+    DISCRIMINATORS,
+    StyleGAN,
+    StyleGANConfig,
+    StyleGANDiscriminator,
+)
 
 ARCHS = ("dcgan", "stylegan")
 GAN = DCGAN | StyleGAN
@@ -75,19 +84,36 @@ class GANTrainConfig:
     ema_decay: float = 0.999  # StyleGAN only: G_ema per step; ~ a 10k-image half-life at 16
     ema_rampup: float | None = 0.05  # StyleGAN2-ADA: half-life at most 5 % of images seen
     mixing_prob: float = 0.9  # StyleGAN only: style mixing regularisation (Karras et al.)
+    # alternate: odd steps update D alone, even steps G alone against the D just updated,
+    # as the papers do; False: both at once from the same weights (simultaneous)
+    alternate: bool = False
     conditional: bool = False  # G and D take the sub-folder of each image as its class
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
 
 
-def default_config(arch: str, res: int) -> GANTrainConfig:
-    """The recipe of each paper: StyleGAN2 with ADA and R1, or Radford et al.'s DCGAN."""
+def default_config(arch: str, res: int, discriminator: str = "stylegan") -> GANTrainConfig:
+    """The recipe of each paper: StyleGAN2 with ADA and R1, or Radford et al.'s DCGAN.
+
+    ``discriminator`` "projected" gives the StyleGAN a Projected GAN's D (Sauer et al.
+    2021, ``projected.py``), without R1, as in that paper: its D is smooth by spectral
+    normalisation, and a gradient penalty through the feature network costs a second
+    backward pass through it.
+    """
     _check_arch(arch)
     if res not in RESOLUTIONS:
         raise UserError(f"res must be one of {', '.join(map(str, RESOLUTIONS))}, not {res}")
+    if discriminator not in DISCRIMINATORS:
+        raise UserError(
+            f"discriminator must be one of {', '.join(DISCRIMINATORS)}, not {discriminator!r}"
+        )
+    if discriminator != "stylegan" and arch != "stylegan":
+        raise UserError(f"the {discriminator} discriminator trains a stylegan, not a {arch}")
     if arch == "stylegan":
-        return GANTrainConfig(arch=arch, res=res, model=StyleGANConfig(res=res))
+        model = StyleGANConfig(res=res, discriminator=discriminator)
+        r1 = 0.0 if discriminator == "projected" else None
+        return GANTrainConfig(arch=arch, res=res, model=model, r1_gamma=r1)
     return GANTrainConfig(
         arch=arch,
         res=res,
@@ -98,6 +124,16 @@ def default_config(arch: str, res: int) -> GANTrainConfig:
         ada=False,  # DCGAN trains on clean images
         mixing_prob=0.0,  # no styles to mix
     )
+
+
+TRAIN_FACES = 90  # portrait-32 learns lfw_subset's faces 0-89; 90-99 stay new for transfer
+PORTRAIT_CHANNELS = 64  # 0.4 M weights in G: ~0.23 s a step of 16 images on one CPU thread
+
+
+def portrait_config(discriminator: str = "stylegan") -> GANTrainConfig:
+    """portrait-32's recipe: the 32 px StyleGAN2-ADA, 64 channels a layer, for 90 faces."""
+    config = default_config("stylegan", 32, discriminator)
+    return replace(config, model=replace(config.model, channel_max=PORTRAIT_CHANNELS))
 
 
 class GANTraining(nn.Module):
@@ -152,43 +188,51 @@ class GANTraining(nn.Module):
         fake_labels = None
         if classes:
             fake_labels = torch.randint(classes, (real.shape[0],), generator=gen).to(real.device)
-        fake = self._generate(real.shape[0], gen, real.device, fake_labels)
+        # alternating: odd steps train D on fakes drawn without a graph, even steps train G
+        train_d = not c.alternate or step % 2 == 1
+        train_g = not c.alternate or step % 2 == 0
+        with torch.set_grad_enabled(train_g and torch.is_grad_enabled()):
+            fake = self._generate(real.shape[0], gen, real.device, fake_labels)
         self._load_ada()
+        fake_seen = None
+        zero = real.new_zeros(())
+        d_total, g_loss, metrics = zero, zero, {}
 
-        # D: augmented reals against detached fakes, plus the lazy R1 penalty
-        gamma = losses.r1_gamma(c.res, c.batch_size) if c.r1_gamma is None else c.r1_gamma
-        regularise = gamma > 0 and step % c.r1_interval == 0
-        real = real.detach().requires_grad_(regularise)
-        real_logits = D(self.ada(real, gen), real_labels)
-        fake_seen = self.ada(fake, gen)
-        fake_logits = D(fake_seen.detach(), fake_labels)
-        d_loss = losses.d_loss(real_logits, fake_logits)
-        d_total = d_loss
-        if regularise:
-            penalty = losses.r1_penalty(real, real_logits)
-            d_total = d_total + penalty * (gamma / 2 * c.r1_interval)  # as losses.r1_loss
-            self.r1_last.copy_(penalty.detach())
+        if train_d:  # augmented reals against detached fakes, plus the lazy R1 penalty
+            d_step = (step + 1) // 2 if c.alternate else step
+            gamma = losses.r1_gamma(c.res, c.batch_size) if c.r1_gamma is None else c.r1_gamma
+            regularise = gamma > 0 and d_step % c.r1_interval == 0
+            real = real.detach().requires_grad_(regularise)
+            real_logits = D(self.ada(real, gen), real_labels)
+            fake_seen = self.ada(fake, gen)
+            fake_logits = D(fake_seen.detach(), fake_labels)
+            d_loss = losses.d_loss(real_logits, fake_logits)
+            d_total = d_loss
+            if regularise:
+                penalty = losses.r1_penalty(real, real_logits)
+                d_total = d_total + penalty * (gamma / 2 * c.r1_interval)  # as losses.r1_loss
+                self.r1_last.copy_(penalty.detach())
+            if c.ada:
+                self.ada.update(real_logits)
+                self._store_ada()
+            metrics |= {
+                "d_loss": d_loss.detach(),
+                "real_logits": real_logits.detach().mean(),
+                "fake_logits": fake_logits.detach().mean(),
+                "r_t": real_logits.detach().sign().mean(),  # ADA's overfitting measure
+            }
 
-        # G: the same fakes through D's weights detached, so only G learns from g_loss
-        frozen = {name: p.detach() for name, p in D.named_parameters()}
-        g_logits = functional_call(D, frozen | dict(D.named_buffers()), (fake_seen, fake_labels))
-        g_loss = losses.g_loss(g_logits)
-
-        if c.ada:
-            self.ada.update(real_logits)
-            self._store_ada()
-        if isinstance(self.gan, StyleGAN):
-            self.gan.update_ema(self._ema_decay(step))
-        metrics = {
-            "d_loss": d_loss.detach(),
-            "g_loss": g_loss.detach(),
-            "r1": self.r1_last.clone(),
-            "ada_p": self.ada.p,
-            "real_logits": real_logits.detach().mean(),
-            "fake_logits": fake_logits.detach().mean(),
-            "r_t": real_logits.detach().sign().mean(),  # ADA's overfitting measure, this batch
-        }
-        return d_total, g_loss, metrics
+        if train_g:  # the same fakes through D's weights detached, so only G learns
+            fake_seen = self.ada(fake, gen) if fake_seen is None else fake_seen
+            frozen = {name: p.detach() for name, p in D.named_parameters()}
+            g_logits = functional_call(
+                D, frozen | dict(D.named_buffers()), (fake_seen, fake_labels)
+            )
+            g_loss = losses.g_loss(g_logits)
+            metrics["g_loss"] = g_loss.detach()
+            if isinstance(self.gan, StyleGAN):
+                self.gan.update_ema(self._ema_decay(step))
+        return d_total, g_loss, metrics | {"r1": self.r1_last.clone(), "ada_p": self.ada.p}
 
     def _generate(
         self, n: int, gen: torch.Generator, device: torch.device, labels: Tensor | None
@@ -281,6 +325,12 @@ def freeze_discriminator(gan: GAN, layers: int) -> None:
     """Freeze-D (Mo, Cho & Shin 2020, "Freeze the Discriminator: a Simple Baseline for
     Fine-Tuning GANs"): keep D's first ``layers`` layers, which see the pixels, as the
     source model learnt them, and fine-tune the rest."""
+    if layers and isinstance(gan.D, ProjectedDiscriminator):
+        raise UserError(
+            "Freeze-D needs the stylegan discriminator; a projected D has no pixel layers"
+        )
+    if not layers:
+        return
     stack = discriminator_layers(gan.D)
     if not 0 <= layers < len(stack):
         raise UserError(
@@ -367,6 +417,53 @@ def train_gan(
         make_optimizer=gan_optimizer(training, config),
         options=options,
     )
+
+
+CPU_FILE = "cpu_seconds.json"
+
+
+def train_for_cpu_time(
+    dataset_path: str | Path,
+    out_dir: str | Path,
+    config: GANTrainConfig,
+    seconds: float,
+    *,
+    chunk: int = 100,
+    init: str | Path | None = None,
+    command: str | None = None,
+) -> dict[str, float]:
+    """Train until ``seconds`` of this process's CPU time are spent on it, in chunks of
+    ``chunk`` steps that resume exactly; ``{"steps", "cpu_seconds"}``.
+
+    CPU time rather than wall time, so that runs compared on a shared machine get the
+    same work whatever else runs beside them. ``out_dir/cpu_seconds.json`` keeps the
+    count, so a run stopped in ``out_dir`` goes on from where it was. ``init`` starts the
+    first chunk from a model folder, as ``train_gan``'s does.
+    """
+    if chunk < 1 or seconds <= 0:
+        raise UserError(f"chunk must be at least 1 and seconds positive, got {chunk}, {seconds}")
+    out_dir = Path(out_dir)
+    if init is not None:  # every chunk after the first resumes with the model's own config
+        config = replace(config, model=load_gan(init).config)
+    done_file = out_dir / CPU_FILE
+    spent = json.loads(done_file.read_text()) if done_file.is_file() else {}
+    cpu, steps = spent.get("cpu_seconds", 0.0), spent.get("steps", 0)
+    while cpu < seconds:
+        start = time.process_time()
+        steps += chunk
+        resume = (out_dir / CHECKPOINT_FILE).is_file()
+        train_gan(
+            dataset_path,
+            out_dir,
+            replace(config, steps=steps),
+            resume=resume,
+            init=None if resume else init,
+            progress=False,
+            command=command,
+        )
+        cpu += time.process_time() - start
+        atomic_write_text(done_file, json.dumps({"steps": steps, "cpu_seconds": cpu}) + "\n")
+    return {"steps": steps, "cpu_seconds": cpu}
 
 
 def _check_arch(arch: str) -> None:
