@@ -104,7 +104,7 @@ def main() -> int:
     teacher_bar, sampled_bar = BAR[args.bars]
     reached = (
         metrics["recon_acc_teacher_forced"] >= teacher_bar
-        and metrics["recon_acc_sampled"] >= sampled_bar
+        and metrics["recon_acc_greedy"] >= sampled_bar
     )
     (run_dir / "final_eval.json").write_text(json.dumps(metrics | {"reached": reached}) + "\n")
     if not (reached or args.ship_anyway):
@@ -164,13 +164,14 @@ interval, in-key share) fitted on {min(ATTRIBUTE_WINDOWS, facts["train_windows"]
 ## Held-out reconstruction accuracy
 
 Per-step accuracy over all steps of the held-out windows (MusicVAE's table 1 measure):
-teacher-forced, and sampled (greedy decode of the mean code of q(z|x)).
+teacher-forced; greedy (the mean code of q(z|x) decoded, each step the most likely event);
+and sampled (the same, each step drawn at temperature 1, as MusicVAE's sampled figure).
 
-| | teacher-forced | sampled |
-|---|---|---|
-| this model | {metrics["recon_acc_teacher_forced"]:.3f} | {metrics["recon_acc_sampled"]:.3f} |
-| museforge's bar | {ours_bar[0]:.2f} | {ours_bar[1]:.2f} |
-| MusicVAE (far larger model and data set) | {theirs[0]:.3f} | {theirs[1]:.3f} |
+| | teacher-forced | greedy | sampled |
+|---|---|---|---|
+| this model | {metrics["recon_acc_teacher_forced"]:.3f} | {metrics["recon_acc_greedy"]:.3f} | {metrics["recon_acc_sampled"]:.3f} |
+| museforge's bar | {ours_bar[0]:.2f} | {ours_bar[1]:.2f} | |
+| MusicVAE (far larger model and data set) | {theirs[0]:.3f} | | {theirs[1]:.3f} |
 
 The data differ: MusicVAE trained and tested on melodies from about 1.5 million MIDI files
 found on the web; this model on about 13,000 folk tunes, which are simpler, so the figures

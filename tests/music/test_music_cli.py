@@ -187,8 +187,17 @@ def test_evaluate_prints_the_acceptance_keys(model_dir, tunes, tmp_path, capsys)
         music("evaluate", "--model", model_dir, "--data", folder, "--samples", "20", "--json") == 0
     )
     report = json.loads(capsys.readouterr().out)
-    for key in ("recon_acc_teacher_forced", "recon_acc_sampled", "overlap_mean", "verbatim_share"):
+    for key in (
+        "recon_acc_teacher_forced",
+        "recon_acc_greedy",
+        "recon_acc_sampled",
+        "overlap_mean",
+        "verbatim_share",
+    ):
         assert 0.0 <= report[key] <= 1.0, key
+    assert 0.0 <= report["in_key_share"] <= 1.0
+    assert 0.9 <= report["in_key_share_heldout"] <= 1.0  # folk tunes stay in their keys
+    assert report["held_out_near_duplicates"] >= 0
     assert set(report["features"]) >= {
         "pitch_range",
         "pitch_class_entropy",

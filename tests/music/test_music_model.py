@@ -161,7 +161,8 @@ def test_tiny_model_overfits_eight_windows():
     model = overfit(TINY, windows, steps=250)
     scores = reconstruction_accuracy(model, windows)
     assert scores["recon_acc_teacher_forced"] >= 0.95
-    assert scores["recon_acc_sampled"] >= 0.9
+    assert scores["recon_acc_greedy"] >= 0.9
+    assert 0.5 <= scores["recon_acc_sampled"] <= scores["recon_acc_teacher_forced"] + 0.05
 
 
 def test_training_through_the_core_loop_resumes_exactly(tmp_path):

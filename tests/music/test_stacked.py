@@ -19,6 +19,7 @@ from museforge.music.model import MelodyVAE
 from museforge.music.stacked import (
     StackedMelodyVAE,
     StackedMelodyVAEConfig,
+    carry_seams,
     load_melody_vae,
     split_segments,
 )
@@ -49,6 +50,33 @@ def test_a_segment_that_starts_on_a_held_note_starts_with_its_note_on():
     assert split_segments(rest, 32)[0, 2, 0] == NO_EVENT  # a rest stays a rest
     with pytest.raises(ValueError, match="whole segments"):
         split_segments(torch.zeros(1, 40, dtype=torch.long), 32)
+
+
+def test_a_note_held_over_a_seam_is_carried_not_struck_again():
+    x = torch.full((1, 64), NO_EVENT)
+    x[0, 30] = C4  # held over the line into the second segment
+    x[0, 40] = NOTE_OFF
+    played = split_segments(x, 32).reshape(1, 64)  # what the 2-bar decoder learnt to play
+    assert played[0, 32] == C4
+    assert torch.equal(carry_seams(played, 32), x)
+    struck = x.clone()
+    struck[0, 32] = C4 + 2  # another pitch on the seam is a new note, kept
+    assert torch.equal(carry_seams(struck, 32), struck)
+    after_rest = torch.full((1, 64), NO_EVENT)
+    after_rest[0, 20], after_rest[0, 28], after_rest[0, 32] = C4, NOTE_OFF, C4
+    assert torch.equal(carry_seams(after_rest, 32), after_rest)  # struck after a rest
+
+
+def test_decoding_never_strikes_a_held_note_again_at_a_seam():
+    model = tiny_model()
+    with torch.no_grad():  # a segment decoder that plays C4 at every step
+        model.segment.head.weight.zero_()
+        model.segment.head.bias.fill_(-10.0)
+        model.segment.head.bias[C4] = 10.0
+    events = model.decode(torch.zeros(2, TINY_STACKED.z_dim), temperature=0.0)
+    seams = torch.arange(0, events.shape[1]) % model.segment_steps == 0
+    assert (events[:, seams][:, 1:] == NO_EVENT).all()  # held on, not struck again
+    assert (events[:, ~seams] == C4).all() and (events[:, 0] == C4).all()
 
 
 def test_config_needs_whole_segments_of_a_flat_model():

@@ -113,6 +113,7 @@ def _print_summary(summary: dict, console: Console) -> None:
 # --- making melodies -------------------------------------------------------------------
 
 DEFAULT_MODELS = {2: "melody-2bar", 16: "melody-16bar"}
+KEY_SHARE_MELODIES = 256  # samples (and held-out windows) whose key music21 analyses
 
 ModelOpt = Annotated[
     str | None,
@@ -502,10 +503,13 @@ def evaluate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Measure a model on held-out tunes: reconstruction accuracy, style overlap, copying."""
+    import numpy as np
+
     from museforge.core.checkpoints import model_id
     from museforge.music.data import load_dataset
     from museforge.music.evaluate import reconstruction_accuracy
     from museforge.music.generate import sample
+    from museforge.music.key_share import mean_key_share
     from museforge.music.metrics import evaluate_samples
 
     vae, mid = _load(model)
@@ -516,10 +520,18 @@ def evaluate_cmd(
     if len(heldout) == 0:
         raise typer.BadParameter(f"{data} has no held-out {bars}-bar windows", param_hint="--data")
     started = time.perf_counter()
-    report = {"model": model_id(mid), "bars": bars, "heldout_windows": min(windows, len(heldout))}
-    report |= reconstruction_accuracy(vae, heldout[:windows])
+    report = {
+        "model": model_id(mid),
+        "bars": bars,
+        "heldout_windows": min(windows, len(heldout)),
+        "held_out_near_duplicates": len(cache.near_duplicate_tunes),
+    }
+    report |= reconstruction_accuracy(vae, heldout[:windows], seed=seed)
     made = sample(vae, samples, seed=seed, temperature=temperature)
     report |= evaluate_samples(made, heldout, train_windows, seed=seed)
+    spread = np.linspace(0, len(heldout) - 1, min(KEY_SHARE_MELODIES, len(heldout))).astype(int)
+    report["in_key_share"] = mean_key_share(made[:KEY_SHARE_MELODIES])
+    report["in_key_share_heldout"] = mean_key_share(heldout[spread])
     report["temperature"] = temperature
     report["seconds"] = round(time.perf_counter() - started, 2)
     if as_json:
@@ -532,7 +544,7 @@ def _print_evaluation(report: dict, console: Console) -> None:
     console.print(f"[bold]{report['model']}[/bold] on {report['heldout_windows']} held-out windows")
     console.print(
         f"reconstruction accuracy: teacher-forced {report['recon_acc_teacher_forced']:.3f}, "
-        f"sampled {report['recon_acc_sampled']:.3f}"
+        f"greedy {report['recon_acc_greedy']:.3f}, sampled {report['recon_acc_sampled']:.3f}"
     )
     table = Table(title=f"{report['samples']} samples against {report['heldout']} held-out windows")
     for column in ("feature", "generated mean", "held-out mean", "overlap"):
@@ -546,3 +558,12 @@ def _print_evaluation(report: dict, console: Console) -> None:
         f"mean overlap {report['overlap_mean']:.3f}; "
         f"found verbatim in the training set: {report['verbatim_share']:.1%}"
     )
+    console.print(
+        f"notes in the key music21 finds: samples {_share(report['in_key_share'])}, "
+        f"held-out {_share(report['in_key_share_heldout'])}; held-out tunes left out as "
+        f"near-duplicates of training tunes: {report['held_out_near_duplicates']}"
+    )
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

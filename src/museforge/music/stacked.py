@@ -10,6 +10,10 @@ a per-bar language model in an hour. Here the bottom level is a trained 2-bar mo
   LSTM over those codes gives q(z|x) = N(mu, sigma^2) of the whole melody;
 - decoder: the conductor LSTM turns z into one 2-bar code per segment, and the 2-bar decoder
   plays each segment from its code, afresh, as MusicVAE's bottom decoder plays each bar.
+  A segment played afresh begins with a note-on even where the melody holds a note across
+  the seam (the 2-bar model learnt windows that way, see ``split_segments``), so a segment
+  whose first note is the pitch still sounding at the end of the segment before carries
+  that note on instead of striking it again (``carry_seams``).
 
 So the conductor's embedding covers two bars, not one, and lives in the 2-bar model's code
 space. Training fits only the top level, in that code space: each segment's predicted code
@@ -175,7 +179,33 @@ class StackedMelodyVAE(nn.Module, Pretrained):
             played.append(
                 self.segment.decode(codes[:, s], length, temperature, generator, prefix=given)
             )
-        return torch.cat(played, dim=1)[:, :steps]
+        events = carry_seams(torch.cat(played, dim=1), length)
+        if prefix is not None:  # the given events stand as they are, seams included
+            given = min(prefix.shape[1], events.shape[1])
+            events[:, :given] = prefix[:, :given]
+        return events[:, :steps]
+
+
+def carry_seams(events: Tensor, length: int, history: Tensor | None = None) -> Tensor:
+    """Events [B, T] whose segments of ``length`` steps were played one by one: a segment
+    that begins with a note-on of the pitch still sounding at the end of the segment before
+    holds that note instead (``NO_EVENT``), the inverse of ``split_segments``.
+
+    A melody that strikes the same pitch again exactly on a seam is held instead; in the
+    corpus a note tied over a 2-bar line is the commoner of the two (``music evaluate``
+    scores the seams as they are). What sounds before a seam is read from ``history``
+    [B, T] when given (the true melody, for teacher-forced predictions), else from
+    ``events`` as carried so far.
+    """
+    events = events.clone()
+    steps = events.shape[1]
+    for seam in range(length, steps, length):
+        past = (events if history is None else history)[:, :seam]
+        before = torch.from_numpy(last_event(past.cpu().numpy())[:, -1])
+        first = events[:, seam]
+        carried = (first >= FIRST_NOTE_ON) & (first == before.to(events.device))
+        events[carried, seam] = NO_EVENT
+    return events
 
 
 def split_segments(x: Tensor, length: int) -> Tensor:

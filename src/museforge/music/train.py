@@ -34,7 +34,7 @@ from museforge.music.evaluate import reconstruction_accuracy
 from museforge.music.model import MelodyVAE, MelodyVAEConfig, kl_divergence
 from museforge.music.stacked import StackedMelodyVAE, StackedMelodyVAEConfig
 
-BEST_METRIC = "recon_acc_sampled"  # held-out accuracy of melodies rebuilt from their codes
+BEST_METRIC = "recon_acc_greedy"  # held-out accuracy of melodies rebuilt from their mean codes
 EVAL_FILE = "eval.jsonl"
 EVAL_WINDOWS = 1000  # held-out windows scored at each checkpoint: a quick estimate
 
