@@ -53,11 +53,12 @@ class MelodyTrainConfig:
     lr_decay: float = 0.9999  # exponential only: lr = min_lr + (lr - min_lr) * lr_decay^step
     max_beta: float = 0.2  # MusicVAE: 0.5 cat-mel_2bar_big, 0.2 hierdec-mel_16bar
     beta_rate: float = 0.9995  # MusicVAE 0.99999 over ~10x more steps; ramps within our run
-    # Nats of KL left unpenalised, so the code can carry a melody's detail (MusicVAE: 0 for
-    # cat-mel_2bar_big, 48 for its small 2-bar configs, 256 for hierdec-mel_16bar). With
-    # 48 the KL sat at 49 nats and a 2-bar model rebuilt training and held-out windows
-    # equally badly (0.90 teacher-forced on both): the code, not the decoder, was too small.
-    free_bits: float = 128.0
+    # Bits of KL left unpenalised, so the code can carry a melody's detail (MusicVAE: 0 for
+    # cat-mel_2bar_big, 48 for its small 2-bar configs, 256 for hierdec-mel_16bar; its code
+    # multiplies by ln 2 to get nats). With 48 nats the KL sat at 49 nats and a 2-bar model
+    # rebuilt training and held-out windows equally badly (0.90 teacher-forced on both): the
+    # code, not the decoder, was too small. 185 bits = 128 nats, what melody-2bar trained with.
+    free_bits: float = 185.0
     sampling_rate: float = 1000.0  # k of the inverse-sigmoid schedule tau(step); MusicVAE 1000
     transpose: int = 5  # random shift up to +-5 semitones per window, so any key is seen
     grad_clip: float = 1.0  # MusicVAE clips the gradient norm at 1
@@ -75,7 +76,7 @@ def default_config(bars: int) -> MelodyTrainConfig:
         model=MelodyVAEConfig(bars=bars, hierarchical=True, z_dim=256),
         steps=3000,  # 16-bar windows: 20-70 sequences/s on 1-2 CPU cores, so ~1-3 hours
         batch_size=64,
-        free_bits=256.0,  # MusicVAE hierdec-mel_16bar: 256 nats for 256 steps
+        free_bits=256.0,  # MusicVAE hierdec-mel_16bar: 256 bits for 256 steps
         checkpoint_every=100,
     )
 
@@ -86,8 +87,9 @@ def beta(step: int, config: MelodyTrainConfig) -> float:
 
 
 def kl_cost(kl: Tensor, beta: float, free_bits: float) -> Tensor:
-    """beta * max(KL - free bits, 0) per example: KL up to ``free_bits`` nats is free."""
-    return beta * (kl - free_bits).clamp(min=0.0)
+    """beta * max(KL - free bits, 0) per example: KL (in nats) up to ``free_bits`` bits,
+    i.e. ``free_bits * ln 2`` nats, is free, as MusicVAE counts it."""
+    return beta * (kl - free_bits * math.log(2.0)).clamp(min=0.0)
 
 
 def teacher_forcing_prob(step: int, config: MelodyTrainConfig) -> float:
@@ -239,7 +241,7 @@ class StackedTrainConfig:
     min_lr: float = 1e-5
     max_beta: float = 0.2  # MusicVAE hierdec-mel_16bar
     beta_rate: float = 0.9995
-    free_bits: float = 256.0  # MusicVAE hierdec-mel_16bar
+    free_bits: float = 370.0  # bits; = 256 nats, what melody-16bar trained with (MusicVAE: 256)
     transpose: int = 5
     grad_clip: float = 1.0
     checkpoint_every: int = 500
