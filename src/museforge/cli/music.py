@@ -567,3 +567,48 @@ def _print_evaluation(report: dict, console: Console) -> None:
 
 def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+@app.command("embed")
+def embed_cmd(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help='"corpus" (music21\'s folk tunes and chorales), a folder or file of MIDI, '
+            "MusicXML and ABC, or a cache from `music dataset build`."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for features.safetensors and items.csv.")
+    ],
+    model: ModelOpt = None,
+    probe: Annotated[
+        bool,
+        typer.Option(help="Probe the features for the tunes' origins (when they have one)."),
+    ] = True,
+    seed: SeedOpt = 0,
+) -> None:
+    """Write each tune's features (its mean latent code) for `museforge map` and your tools,
+    and say how well a linear probe reads the tunes' origins from them."""
+    from museforge.core.feature_map import linear_probe, write_features
+    from museforge.music.data import load_dataset
+    from museforge.music.embed import embed_tunes
+
+    if source not in ("corpus",) and not Path(source).expanduser().exists():
+        raise MissingFile(source, "file or folder of tunes")
+    vae, _ = _load(model)
+    with tempfile.TemporaryDirectory() as scratch:
+        dataset = load_dataset(_dataset_for(source, Path(scratch)))
+    features, items = embed_tunes(vae, dataset)
+    write_features(out, features, items)
+    console = Console()
+    console.print(f"{len(items)} tunes -> {out} (features of {features.shape[1]} numbers)")
+    groups = [item.group for item in items]
+    if probe and len({g for g in groups if g}) >= 2:
+        report = linear_probe(features, groups, seed=seed)
+        (out / "probe.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        console.print(
+            f"origin probe: accuracy {report['accuracy']:.3f} +- {report['accuracy_std']:.3f} "
+            f"over {report['items']} tunes in {len(report['groups'])} groups; "
+            f"majority baseline {report['majority_baseline']:.3f}"
+        )
