@@ -176,8 +176,8 @@ def map_html(
     env = Environment(
         loader=PackageLoader("museforge.core", "templates"), autoescape=select_autoescape()
     )
-    # JSON inside <script>: "</" is written "<\/" so no title can close the script element
-    data = json.dumps(dots).replace("</", "<\\/")
+    # JSON inside <script>: every "<" is written "\u003c", so no title can end the element
+    data = json.dumps(dots).replace("<", "\\u003c")
     return env.get_template("feature_map.html").render(
         title=title, groups=groups, dots_json=data, count=len(items)
     )
