@@ -21,6 +21,12 @@ from museforge.cli.run_options import (
     run_folder,
     run_options,
 )
+from museforge.cli.transfer_options import (
+    AdaptFromOpt,
+    DomainAdversarialOpt,
+    FreezeOpt,
+    LrScaleOpt,
+)
 from museforge.errors import MissingFile, require_file
 
 app = typer.Typer(
@@ -421,6 +427,10 @@ def train_cmd(
     skip_nonfinite: SkipNonfiniteOpt = 0,
     force: ForceOpt = False,
     allow_config_change: AllowChangeOpt = False,
+    freeze: FreezeOpt = None,
+    lr_scale: LrScaleOpt = None,
+    adapt_from: AdaptFromOpt = None,
+    domain_adversarial: DomainAdversarialOpt = 0.1,
 ) -> None:
     """Train a melody VAE (MusicVAE-style) on tunes; Ctrl-C saves a checkpoint, --resume goes on.
 
@@ -432,8 +442,10 @@ def train_cmd(
     from museforge import cli
     from museforge.core.checkpoints import resolve_model_dir
     from museforge.core.distributed import is_main_process, main_process_first
+    from museforge.core.transfer import parse_scales
     from museforge.music.train import (
         StackedTrainConfig,
+        TransferOptions,
         default_config,
         train_melody_vae,
         train_stacked_vae,
@@ -457,13 +469,38 @@ def train_cmd(
         "checkpoint_every": checkpoint_every,
     }
     changes = {"seed": seed} | {k: v for k, v in changes.items() if v is not None}
+    transferring = bool(freeze or lr_scale or adapt_from)
+    if bars == 16 and transferring:
+        raise typer.BadParameter(
+            "--freeze, --lr-scale and --adapt-from train a 2-bar model", param_hint="--bars"
+        )
+    if (freeze or adapt_from) and init is None:
+        raise typer.BadParameter(
+            "needs --init (the trained model to carry over)", param_hint="--init"
+        )
+    if (
+        adapt_from is not None
+        and adapt_from != "corpus"
+        and not Path(adapt_from).expanduser().exists()
+    ):
+        raise MissingFile(adapt_from, "file or folder of source tunes")
     if bars == 16:
         run, config = train_stacked_vae, StackedTrainConfig(segment_model=segment_model)
     else:
         run, config = train_melody_vae, default_config(bars)
+    extra = {}
     with run_folder(out, options) as folder:
         with main_process_first():
             cache = _dataset_for(data, folder)
+            if adapt_from is not None:
+                source = _dataset_for(adapt_from, folder / "source")
+        if transferring:
+            extra["transfer"] = TransferOptions(
+                tuple(freeze or ()),
+                parse_scales(lr_scale),
+                source if adapt_from is not None else None,
+                domain_adversarial,
+            )
         result = run(
             cache,
             folder,
@@ -473,6 +510,7 @@ def train_cmd(
             freeze_encoder=freeze_encoder,
             command=cli.invoked,
             options=options,
+            **extra,
         )
     keep_trained_model(result.model_dir, data=[cache], init=init)
     if not is_main_process():

@@ -84,6 +84,16 @@ class MelodyVAE(nn.Module, Pretrained):
         """``n`` codes from the prior N(0, I): [n, z_dim]."""
         return torch.randn(n, self.config.z_dim, generator=generator)
 
+    def transfer_parts(self) -> dict[str, list[nn.Module]]:
+        """The parts ``--freeze`` and ``--lr-scale`` name (see ``core/transfer.py``)."""
+        decoder = [self.dec_init, self.dec_embed, self.decoder, self.head]
+        if self.config.hierarchical:
+            decoder = [self.conductor_init, self.conductor, *decoder]
+        return {
+            "encoder": [self.enc_embed, self.encoder, self.to_mu, self.to_logvar],
+            "decoder": decoder,
+        }
+
     # --- q(z|x) -------------------------------------------------------------------------
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -27,7 +27,9 @@ from museforge.core.checkpoints import read_config
 from museforge.core.distributed import is_main_process
 from museforge.core.progress import track
 from museforge.core.training import RunOptions, TrainConfig, TrainResult, train, unwrap
+from museforge.core.transfer import freeze, lr_scales, param_groups
 from museforge.errors import UserError
+from museforge.music.adapt import Adaptation, AdaptingVAE, domain_term, load_source
 from museforge.music.augment import random_transpose, transpose
 from museforge.music.data import load_dataset
 from museforge.music.evaluate import reconstruction_accuracy
@@ -37,6 +39,16 @@ from museforge.music.stacked import StackedMelodyVAE, StackedMelodyVAEConfig
 BEST_METRIC = "recon_acc_greedy"  # held-out accuracy of melodies rebuilt from their mean codes
 EVAL_FILE = "eval.jsonl"
 EVAL_WINDOWS = 1000  # held-out windows scored at each checkpoint: a quick estimate
+
+
+@dataclass(frozen=True)
+class TransferOptions:
+    """How a run carries a trained model to new tunes (``core/transfer.py``)."""
+
+    freeze: tuple[str, ...] = ()  # parts of the model kept as they are
+    lr_scale: dict[str, float] = field(default_factory=dict)  # part -> learning-rate factor
+    adapt_from: str | Path | None = None  # a source melody cache for adversarial adaptation
+    domain_adversarial: float = 0.1  # the domain term's weight W
 
 
 @dataclass
@@ -99,9 +111,10 @@ def teacher_forcing_prob(step: int, config: MelodyTrainConfig) -> float:
 
 
 def melody_loss(
-    config: MelodyTrainConfig,
+    config: MelodyTrainConfig, adaptation: Adaptation | None = None
 ) -> Callable[[nn.Module, Tensor, int], tuple[Tensor, dict[str, Any]]]:
-    """The loss function ``train`` calls as ``loss_fn(model, batch, step)``."""
+    """The loss function ``train`` calls as ``loss_fn(model, batch, step)``; with an
+    ``adaptation`` the domain-adversarial term of ``adapt.py`` is added."""
 
     def loss_fn(net: nn.Module, batch: Tensor, step: int) -> tuple[Tensor, dict[str, Any]]:
         vae = unwrap(net)
@@ -122,6 +135,9 @@ def melody_loss(
             "tau": tau,
             "accuracy": (logits.argmax(dim=-1) == x).float().mean().detach(),
         }
+        if adaptation is not None:
+            term, logged = domain_term(vae, adaptation, mu, step, config.seed)
+            loss, metrics = loss + term, metrics | logged
         return loss, metrics
 
     return loss_fn
@@ -137,14 +153,18 @@ def train_melody_vae(
     progress: bool = True,
     command: str | None = None,
     options: RunOptions | None = None,
+    transfer: TransferOptions | None = None,
 ) -> TrainResult:
     """Train on the ``config.bars``-bar windows of a melody cache; write ``out_dir``.
 
     ``init`` is a shipped model name or a model folder to start from (transfer learning;
-    its config replaces ``config.model``); ``freeze_encoder`` then trains the decoder only.
+    its config replaces ``config.model``); ``freeze_encoder`` then trains the decoder only
+    (the same as ``transfer.freeze=["encoder"]``). ``transfer`` also scales parts'
+    learning rates and adapts adversarially from a source cache (``adapt.py``).
     Held-out accuracy is appended to ``out_dir/eval.jsonl`` at each checkpoint. ``command``
     is recorded in the checkpoint and the model's config (default: this process's argv).
     """
+    transfer = transfer or TransferOptions()
     windows, held_out = _training_windows(dataset_path, config.bars)
     if init is not None:
         model = MelodyVAE.from_pretrained(init).train()
@@ -157,9 +177,13 @@ def train_melody_vae(
     else:
         torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
         model = MelodyVAE(replace(config.model, bars=config.bars))
-    if freeze_encoder:
-        for part in (model.enc_embed, model.encoder, model.to_mu, model.to_logvar):
-            part.requires_grad_(False)
+    freeze(model, sorted({*transfer.freeze, *(["encoder"] if freeze_encoder else [])}))
+    scales = lr_scales(model, transfer.lr_scale)
+    adaptation = None
+    if transfer.adapt_from is not None:
+        source = load_source(transfer.adapt_from, config.bars)
+        adaptation = Adaptation(source, transfer.domain_adversarial, config.steps, config.transpose)
+        model = AdaptingVAE(model)
 
     train_config = TrainConfig(
         steps=config.steps,
@@ -176,13 +200,16 @@ def train_melody_vae(
     return train(
         model,
         windows,
-        melody_loss(config),
+        melody_loss(config, adaptation),
         train_config,
         out_dir,
         resume=resume,
         progress=progress,
         command=command,
-        on_checkpoint=_held_out_scorer(model, held_out, Path(out_dir)),
+        make_optimizer=lambda params, c: torch.optim.AdamW(
+            param_groups(params, scales, c.weight_decay), lr=c.lr
+        ),
+        on_checkpoint=_held_out_scorer(getattr(model, "vae", model), held_out, Path(out_dir)),
         best_metric=BEST_METRIC,
         options=options,
     )
