@@ -362,10 +362,16 @@ def _from_dict(config_class: type, data: dict[str, Any]) -> Any:
     """Rebuild a dataclass from ``asdict`` output: nested dataclasses and tuples come back.
 
     A field missing from the file takes its default, so configs saved before a field was
-    added still load.
+    added still load. A field the class has retired (its ``RETIRED_FIELDS``: name -> the
+    value it must hold, or None for any) is read and dropped.
     """
     hints = typing.get_type_hints(config_class)
     names = {f.name for f in fields(config_class)}
+    retired = getattr(config_class, "RETIRED_FIELDS", {})
+    for name in data.keys() & retired.keys():
+        if retired[name] is not None and data[name] != retired[name]:
+            raise TypeError(f"field {name}={data[name]!r} is no longer supported")
+    data = {k: v for k, v in data.items() if k not in retired}
     unknown = data.keys() - names
     if unknown:
         raise TypeError(f"unknown fields {sorted(unknown)}")

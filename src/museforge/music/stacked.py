@@ -46,8 +46,6 @@ class StackedMelodyVAEConfig:
     conductor_layers: int = 2  # MusicVAE: 2
 
     def __post_init__(self) -> None:
-        if self.segment.hierarchical:
-            raise ValueError("the segment model must be a flat melody VAE")
         if self.bars < 1 or self.bars % self.segment.bars:
             raise ValueError(
                 f"bars ({self.bars}) must be a whole number of {self.segment.bars}-bar segments"
@@ -227,5 +225,5 @@ def split_segments(x: Tensor, length: int) -> Tensor:
 
 
 def load_melody_vae(name_or_path: str | Path) -> MelodyVAE | StackedMelodyVAE:
-    """A melody model folder (or shipped name), flat, hierarchical or stacked alike."""
+    """A melody model folder (or shipped name), flat or stacked alike."""
     return load_model(name_or_path, (MelodyVAE, StackedMelodyVAE), "a melody model")

@@ -80,17 +80,10 @@ class MelodyTrainConfig:
 
 
 def default_config(bars: int) -> MelodyTrainConfig:
-    """MusicVAE's two set-ups: a flat model for short windows, hierarchical for long ones."""
-    if bars <= 4:
-        return MelodyTrainConfig(bars=bars)
-    return MelodyTrainConfig(
-        bars=bars,
-        model=MelodyVAEConfig(bars=bars, hierarchical=True, z_dim=256),
-        steps=3000,  # 16-bar windows: 20-70 sequences/s on 1-2 CPU cores, so ~1-3 hours
-        batch_size=64,
-        free_bits=256.0,  # MusicVAE hierdec-mel_16bar: 256 bits for 256 steps
-        checkpoint_every=100,
-    )
+    """MusicVAE's flat set-up for short windows; 16-bar models stack (``StackedTrainConfig``)."""
+    if bars > 4:
+        raise ValueError(f"{bars}-bar models stack on a 2-bar model: use StackedTrainConfig")
+    return MelodyTrainConfig(bars=bars)
 
 
 def beta(step: int, config: MelodyTrainConfig) -> float:
@@ -350,8 +343,6 @@ def train_stacked_vae(
             )
     else:
         segment = MelodyVAE.from_pretrained(config.segment_model)
-        if segment.config.hierarchical:
-            raise UserError(f"{config.segment_model}: the segment model must be a flat model")
         torch.manual_seed(config.seed)
         model = StackedMelodyVAE(replace(config.model, bars=config.bars, segment=segment.config))
         model.segment.load_state_dict(segment.state_dict())
