@@ -58,6 +58,8 @@ class Pretrained:
 
     config_class: ClassVar[type]
     model_type: ClassVar[str]
+    # buffers (by name) a folder saved before they existed may lack; they keep their defaults
+    optional_buffers: ClassVar[tuple[str, ...]] = ()
     config: Any
 
     def save_pretrained(
@@ -127,9 +129,15 @@ class Pretrained:
             )
         model = cls(config)
         try:
-            model.load_state_dict(tensors, strict=True)
+            missing, unexpected = model.load_state_dict(tensors, strict=False)
         except RuntimeError as err:
             raise BadInputFile(weights, "does not fit its config.json", str(err)[:300]) from None
+        # buffers a class added later keep their initial values in folders saved before
+        optional = cls.optional_buffers
+        missing = [key for key in missing if key.rsplit(".", 1)[-1] not in optional]
+        if missing or unexpected:
+            found = f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+            raise BadInputFile(weights, "does not fit its config.json", found)
         return model.float().to(map_location).eval()
 
 

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from museforge.core.checkpoints import Pretrained
 from museforge.music.attributes import ATTRIBUTES
 from museforge.music.melody import NUM_CLASSES, STEPS_PER_QUARTER
+from museforge.music.prior import PRIOR_BUFFERS, FittedPrior
 
 LSTMState = tuple[Tensor, Tensor]
 
@@ -48,8 +49,11 @@ class MelodyVAEConfig:
     dec_layers: int = 2  # MusicVAE: 3 (2-bar), 2 (16-bar)
 
 
-class MelodyVAE(nn.Module, Pretrained):
-    """MusicVAE's flat melody VAE over melody events."""
+class MelodyVAE(nn.Module, Pretrained, FittedPrior):
+    """MusicVAE's flat melody VAE over melody events; codes are drawn from a prior fitted to
+    the training melodies' codes (``prior.py``), N(0, I) until it is fitted."""
+
+    optional_buffers = PRIOR_BUFFERS
 
     config_class = MelodyVAEConfig
     model_type = "melody-vae"
@@ -74,15 +78,12 @@ class MelodyVAE(nn.Module, Pretrained):
         # Attribute vectors (MusicVAE section 5.3), one row per attribute; filled after
         # training by ``generate.fit_attribute_vectors`` and saved with the weights.
         self.register_buffer("attribute_vectors", torch.zeros(len(ATTRIBUTES), c.z_dim))
+        self.register_prior(c.z_dim)
 
     @property
     def steps(self) -> int:
         """The length of the windows the model was trained on."""
         return self.config.bars * self.config.steps_per_bar
-
-    def draw_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` codes from the prior N(0, I): [n, z_dim]."""
-        return torch.randn(n, self.config.z_dim, generator=generator)
 
     def transfer_parts(self) -> dict[str, list[nn.Module]]:
         """The parts ``--freeze`` and ``--lr-scale`` name (see ``core/transfer.py``)."""

@@ -190,7 +190,7 @@ def train_melody_vae(
         log_every=config.log_every,
         seed=config.seed,
     )
-    return train(
+    result = train(
         model,
         windows,
         melody_loss(config, adaptation),
@@ -206,6 +206,8 @@ def train_melody_vae(
         best_metric=BEST_METRIC,
         options=options,
     )
+    _export_with_prior(getattr(model, "vae", model), windows, result)
+    return result
 
 
 def _training_windows(dataset_path: str | Path, bars: int) -> tuple[Tensor, np.ndarray]:
@@ -376,11 +378,16 @@ def train_stacked_vae(
         best_metric=BEST_METRIC,
         options=options,
     )
-    # The exported model draws its codes where the training melodies' codes lie.
+    _export_with_prior(model, windows, result)
+    return result
+
+
+def _export_with_prior(model: MelodyVAE | StackedMelodyVAE, windows: Tensor, result: TrainResult):
+    """Fit the prior to the training windows' codes and save the model folder again, so the
+    exported model draws its codes where the training melodies' codes lie (``prior.py``)."""
     model.eval().fit_prior(windows)
-    if is_main_process():  # under torchrun rank 0 alone writes the model folder
+    if is_main_process() and result.model_dir is not None:  # rank 0 alone writes the folder
         record = read_config(result.model_dir)
         facts = {k: v for k, v in record.items() if k not in ("model_type", "config")}
         facts.pop("museforge_version", None)
         model.save_pretrained(result.model_dir, extra=facts)
-    return result
