@@ -11,8 +11,8 @@ the model's own previous choices). Three figures here:
 - ``recon_acc_sampled``: decoded from the mean code with each step drawn at temperature 1
   (seeded), the paper's sampled figure.
 
-A stacked (16-bar) model's predictions carry a held note over segment seams
-(``stacked.carry_seams``), so a tie across a seam is scored as the melody has it.
+A stacked (16-bar) model's predictions hold a note over a segment seam where it predicts a
+tie (``stacked.carry_seams``), so every seam is scored as the melody has it.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def reconstruction_accuracy(
         mu, _ = model.encode(x)
         predicted = model(x, mu).argmax(dim=-1)
         if stacked:
-            predicted = carry_seams(predicted, model.segment_steps, history=x)
+            length = model.segment_steps
+            ties = model.ties(mu, -(-x.shape[1] // length))
+            predicted = carry_seams(predicted, length, ties, history=x)
         hits["teacher_forced"] += (predicted == x).sum().item()
         steps = x.shape[1]
         hits["greedy"] += (model.decode(mu, steps=steps, temperature=0.0) == x).sum().item()

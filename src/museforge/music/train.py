@@ -34,7 +34,7 @@ from museforge.music.augment import random_transpose, transpose
 from museforge.music.data import load_dataset
 from museforge.music.evaluate import reconstruction_accuracy
 from museforge.music.model import MelodyVAE, MelodyVAEConfig, kl_divergence
-from museforge.music.stacked import StackedMelodyVAE, StackedMelodyVAEConfig
+from museforge.music.stacked import StackedMelodyVAE, StackedMelodyVAEConfig, seam_ties
 
 BEST_METRIC = "recon_acc_greedy"  # held-out accuracy of melodies rebuilt from their mean codes
 EVAL_FILE = "eval.jsonl"
@@ -255,7 +255,9 @@ class StackedTrainConfig:
     """The 16-bar recipe: only the top level of a ``StackedMelodyVAE`` trains."""
 
     bars: int = 16
-    model: StackedMelodyVAEConfig = field(default_factory=StackedMelodyVAEConfig)
+    model: StackedMelodyVAEConfig = field(
+        default_factory=lambda: StackedMelodyVAEConfig(seam_ties=True)
+    )
     segment_model: str = "melody-2bar"  # the trained short model the top level stands on
     steps: int = 15000  # ~0.05 s a step on one CPU core, after the 2-bar codes (~5 min)
     batch_size: int = 64
@@ -274,16 +276,22 @@ class StackedTrainConfig:
 def segment_posterior_table(
     model: StackedMelodyVAE, windows: Tensor, transpose_max: int, progress: bool = True
 ) -> Tensor:
-    """Each window's segment posteriors in every key within +-transpose_max semitones.
+    """Each window's segment posteriors in every key within +-transpose_max semitones, and
+    whether a note is tied into each segment.
 
-    [N, 2 * transpose_max + 1, segments, 2 * code] (mu, then log sigma^2): the frozen 2-bar
-    encoder runs once per window and key here instead of at every training step.
+    [N, 2 * transpose_max + 1, segments, 2 * code + 1] (mu, then log sigma^2, then the tie
+    flag of ``stacked.seam_ties``): the frozen 2-bar encoder runs once per window and key
+    here instead of at every training step.
     """
     shifts = range(-transpose_max, transpose_max + 1)
     table = []
     with torch.no_grad():
         for chunk in track(windows.split(256), -(-len(windows) // 256), "2-bar codes", progress):
-            keys = [torch.cat(model.segment_posteriors(transpose(chunk, k)), -1) for k in shifts]
+            ties = seam_ties(chunk, model.segment_steps)[..., None]
+            keys = [
+                torch.cat([*model.segment_posteriors(transpose(chunk, k)), ties], -1)
+                for k in shifts
+            ]
             table.append(torch.stack(keys, dim=1))
     return torch.cat(table)
 
@@ -291,7 +299,8 @@ def segment_posterior_table(
 def stacked_loss(
     config: StackedTrainConfig,
 ) -> Callable[[nn.Module, Tensor, int], tuple[Tensor, dict[str, Any]]]:
-    """Gaussian NLL of the predicted segment codes under the 2-bar posteriors, plus the KL.
+    """Gaussian NLL of the predicted segment codes under the 2-bar posteriors, plus the KL,
+    plus (with ``seam_ties``) the cross-entropy of the predicted ties over seams.
 
     A batch is rows of ``segment_posterior_table``; each window is read in one key, drawn
     by a generator seeded with the step, so a resumed run sees the same batches.
@@ -301,18 +310,27 @@ def stacked_loss(
         vae = unwrap(net)
         pick = torch.Generator().manual_seed(_step_seed(config.seed, step))
         key = torch.randint(batch.shape[1], (len(batch),), generator=pick).to(batch.device)
-        seg_mu, seg_logvar = batch[torch.arange(len(batch), device=batch.device), key].chunk(2, -1)
+        rows = batch[torch.arange(len(batch), device=batch.device), key]
+        seg_mu, seg_logvar = rows[..., :-1].chunk(2, -1)
+        ties = rows[..., -1]
         seg_std = (0.5 * seg_logvar).exp()
         # The encoder reads codes drawn from the 2-bar posteriors, not their means, so it
         # learns to read any code the 2-bar model would decode to the same segment.
-        mu, logvar = vae.encode_codes(seg_mu + torch.randn_like(seg_mu) * seg_std)
+        mu, logvar = vae.encode_codes(seg_mu + torch.randn_like(seg_mu) * seg_std, ties)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        codes = vae.codes(z, seg_mu.shape[1])
+        codes, tie_logits = vae.conduct(z, seg_mu.shape[1])
         recon = (0.5 * ((codes - seg_mu) / seg_std).pow(2)).sum(dim=(1, 2))
+        metrics = {}
+        if tie_logits is not None:  # every seam; nothing is tied into the first segment
+            tied = F.binary_cross_entropy_with_logits(
+                tie_logits[:, 1:], ties[:, 1:], reduction="none"
+            ).sum(dim=1)
+            recon = recon + tied
+            metrics["tie_nll"] = tied.mean().detach()
         kl = kl_divergence(mu, logvar)
         b = config.max_beta * (1.0 - config.beta_rate**step)
         loss = (recon + kl_cost(kl, b, config.free_bits)).mean()
-        return loss, {"recon": recon.mean().detach(), "kl": kl.mean().detach(), "beta": b}
+        return loss, {"recon": recon.mean().detach(), "kl": kl.mean().detach(), "beta": b} | metrics
 
     return loss_fn
 
