@@ -34,7 +34,7 @@ from museforge.music.evaluate import reconstruction_accuracy
 from museforge.music.generate import fit_attribute_vectors, sample
 from museforge.music.key_share import mean_key_share
 from museforge.music.metrics import evaluate_samples
-from museforge.music.stacked import StackedMelodyVAE, load_melody_vae
+from museforge.music.stacked import load_melody_vae
 from museforge.music.train import (
     StackedTrainConfig,
     default_config,
@@ -101,8 +101,7 @@ def main() -> int:
     data = load_dataset(args.cache)
     held_out = data.windows(args.bars, "eval")
     train_windows = data.windows(args.bars, "train")
-    if isinstance(model, StackedMelodyVAE):  # its prior, fitted to these (float16) weights
-        model.fit_prior(torch.from_numpy(train_windows))
+    model.fit_prior(torch.from_numpy(train_windows))  # fitted to these (float16) weights
     picks = np.random.default_rng(0).permutation(len(train_windows))[:ATTRIBUTE_WINDOWS]
     fit_attribute_vectors(model, train_windows[np.sort(picks)])
     metrics, style, keys = measure(model, data, args.bars)
@@ -155,11 +154,19 @@ def measure(model: torch.nn.Module, data: MelodyDataset, bars: int) -> tuple[dic
 
 def remeasure(name: str, bars: int, cache: Path) -> int:
     """Measure the shipped ``name`` again (deduplicated held-out split, every figure) and
-    rewrite its card and the figures in its config.json; the weights stay as they are."""
+    rewrite its card and the figures in its config.json. The weights stay as they are; a
+    model saved before its prior was fitted gets the prior (``music/prior.py``) fitted to
+    the training windows' codes, and its weights file is written again with it."""
     folder = WEIGHTS_DIR / name
     record = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     model = load_melody_vae(folder)
     data = load_dataset(cache)
+    refit = torch.equal(model.prior_scale, torch.eye(len(model.prior_scale)))
+    if refit:
+        train_windows = data.windows(bars, "train")
+        picks = np.random.default_rng(0).permutation(len(train_windows))[:ATTRIBUTE_WINDOWS]
+        model.fit_prior(torch.from_numpy(train_windows[np.sort(picks)]))
+        model.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
     metrics, style, keys = measure(model, data, bars)
     settings = dict(record["train_config"])
     if "free_bits" in settings and not record.get("free_bits_in_bits"):
@@ -173,8 +180,15 @@ def remeasure(name: str, bars: int, cache: Path) -> int:
         "keys": keys,
         "train_config": settings,
     }
-    atomic_write_text(folder / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
-    atomic_write_text(folder / "MODEL_CARD.md", card(name, bars, record))
+    if refit:
+        facts = {k: v for k, v in record.items() if k not in ("model_type", "config")}
+        facts = {k: v for k, v in facts.items() if k not in ("museforge_version", "weights_sha256")}
+        model.save_pretrained(
+            folder, card=card(name, bars, record), extra=facts, dtype=torch.float16
+        )
+    else:
+        atomic_write_text(folder / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
+        atomic_write_text(folder / "MODEL_CARD.md", card(name, bars, record))
     print(f"re-measured {folder}")
     return 0
 
@@ -183,10 +197,14 @@ def card(name: str, bars: int, facts: dict) -> str:
     metrics, ours_bar, theirs = facts["metrics"], BAR[bars], MUSICVAE[bars]
     kind = (
         "hierarchical: a conductor LSTM gives one code per 2 bars, which the shipped\n"
-        "melody-2bar model (kept as it was trained) plays; new melodies start from codes\n"
-        "drawn from a Gaussian fitted to the codes of the training melodies"
+        "melody-2bar model (kept as it was trained) plays, and says where a note is tied\n"
+        "over a 2-bar seam"
         if bars > 4
         else "flat"
+    )
+    kind += (
+        ";\nnew melodies start from codes drawn from a Gaussian fitted to the codes of the\n"
+        "training melodies"
     )
     hours, minutes = divmod(round(facts["train_seconds"] / 60), 60)
     return f"""# {name}
