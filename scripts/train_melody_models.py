@@ -202,10 +202,6 @@ def card(name: str, bars: int, facts: dict) -> str:
         if bars > 4
         else "flat"
     )
-    kind += (
-        ";\nnew melodies start from codes drawn from a Gaussian fitted to the codes of the\n"
-        "training melodies"
-    )
     hours, minutes = divmod(round(facts["train_seconds"] / 60), 60)
     return f"""# {name}
 
@@ -215,6 +211,8 @@ much smaller than the paper's so that it trains and runs on a laptop CPU. It enc
 {bars}-bar melody (16th-note steps, 90 event classes) to a code z and decodes codes back
 to melodies; the weights also hold attribute vectors (note density, syncopation, mean
 interval, in-key share) fitted on {min(ATTRIBUTE_WINDOWS, facts["train_windows"]):,} training windows.
+New melodies start from codes drawn from a Gaussian fitted to the codes of the training
+melodies.
 
 ## How it was made
 
