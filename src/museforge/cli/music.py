@@ -628,7 +628,7 @@ def embed_cmd(
 ) -> None:
     """Write each tune's features (its mean latent code) for `museforge map` and your tools,
     and say how well a linear probe reads the tunes' origins from them."""
-    from museforge.core.feature_map import linear_probe, write_features
+    from museforge.core.feature_map import probe_line, write_features, write_probe
     from museforge.music.data import load_dataset
     from museforge.music.embed import embed_tunes
 
@@ -641,12 +641,6 @@ def embed_cmd(
     write_features(out, features, items)
     console = Console()
     console.print(f"{len(items)} tunes -> {out} (features of {features.shape[1]} numbers)")
-    groups = [item.group for item in items]
-    if probe and len({g for g in groups if g}) >= 2:
-        report = linear_probe(features, groups, seed=seed)
-        (out / "probe.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        console.print(
-            f"origin probe: accuracy {report['accuracy']:.3f} +- {report['accuracy_std']:.3f} "
-            f"over {report['items']} tunes in {len(report['groups'])} groups; "
-            f"majority baseline {report['majority_baseline']:.3f}"
-        )
+    report = write_probe(out, features, items, seed) if probe else None
+    if report is not None:
+        console.print(probe_line(report, "origins"))

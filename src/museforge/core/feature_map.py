@@ -36,6 +36,7 @@ FEATURES_FILE = "features.safetensors"
 ITEMS_FILE = "items.csv"
 MIN_TSNE_ITEMS = 8  # fewer items than this are laid out by PCA
 MAX_MAP_ITEMS = 20_000  # a page beyond this gets slow in a browser
+PROBE_FOLDS = 5
 
 
 @dataclass
@@ -152,6 +153,29 @@ def linear_probe(
         "items": len(y),
         "groups": {c: int(counts[c]) for c in classes},
     }
+
+
+def write_probe(
+    folder: Path, features: torch.Tensor, items: list[FeatureItem], seed: int = 0
+) -> dict | None:
+    """Probe ``items``' groups (when at least two have enough items) and write
+    ``probe.json`` into ``folder``; None when there is nothing to probe."""
+    groups = [item.group for item in items]
+    counts = Counter(g for g in groups if g)
+    if sum(n >= PROBE_FOLDS for n in counts.values()) < 2:
+        return None
+    report = linear_probe(features, groups, folds=PROBE_FOLDS, seed=seed)
+    (Path(folder) / "probe.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def probe_line(report: dict, what: str) -> str:
+    """One line a person reads: the probe's accuracy beside the majority baseline."""
+    return (
+        f"probe of the {what}: accuracy {report['accuracy']:.3f} +- {report['accuracy_std']:.3f} "
+        f"over {report['items']} items in {len(report['groups'])} groups; "
+        f"majority baseline {report['majority_baseline']:.3f}"
+    )
 
 
 def map_html(
