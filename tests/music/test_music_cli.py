@@ -187,8 +187,17 @@ def test_evaluate_prints_the_acceptance_keys(model_dir, tunes, tmp_path, capsys)
         music("evaluate", "--model", model_dir, "--data", folder, "--samples", "20", "--json") == 0
     )
     report = json.loads(capsys.readouterr().out)
-    for key in ("recon_acc_teacher_forced", "recon_acc_sampled", "overlap_mean", "verbatim_share"):
+    for key in (
+        "recon_acc_teacher_forced",
+        "recon_acc_greedy",
+        "recon_acc_sampled",
+        "overlap_mean",
+        "verbatim_share",
+    ):
         assert 0.0 <= report[key] <= 1.0, key
+    assert 0.0 <= report["in_key_share"] <= 1.0
+    assert 0.9 <= report["in_key_share_heldout"] <= 1.0  # folk tunes stay in their keys
+    assert report["held_out_near_duplicates"] >= 0
     assert set(report["features"]) >= {
         "pitch_range",
         "pitch_class_entropy",
@@ -246,3 +255,28 @@ def test_sample_and_evaluate_take_a_stacked_model(model_dir, tunes, tmp_path, ca
     capsys.readouterr()
     assert music("evaluate", "--model", long, "--data", folder, "--samples", "10", "--json") == 0
     assert 0.0 <= json.loads(capsys.readouterr().out)["recon_acc_sampled"] <= 1.0
+
+
+def test_adapting_from_a_source_trains_against_a_domain_classifier(model_dir, tunes, tmp_path):
+    target, source = tmp_path / "target", tmp_path / "source"
+    target.mkdir()
+    source.mkdir()
+    for i, path in enumerate(tunes[:40]):  # two folders of tunes
+        (target if i % 2 else source).joinpath(path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "run"
+    args = ["train", "--data", target, "--out", out, "--init", model_dir, "--steps", "3"]
+    args += ["--batch-size", "4", "--adapt-from", source, "--domain-adversarial", "0.5"]
+    args += ["--freeze", "decoder", "--lr-scale", "encoder=0.5"]
+    assert music(*args) == 0
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(0.0 <= row["domain_acc"] <= 1.0 for row in logged if "loss" in row)
+    before, after = MelodyVAE.from_pretrained(model_dir), MelodyVAE.from_pretrained(out / "model")
+    assert torch.equal(before.head.weight, after.head.weight)  # the frozen decoder
+    assert not torch.equal(before.to_mu.weight, after.to_mu.weight)  # the encoder trained
+
+
+def test_transfer_flags_need_a_model_to_carry_over(tunes, tmp_path, capsys):
+    out = tmp_path / "run"
+    folder = tunes[0].parent
+    assert music("train", "--data", folder, "--out", out, "--adapt-from", folder) == 2
+    assert "--init" in capsys.readouterr().err and not out.exists()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -24,16 +27,6 @@ from museforge.music.train import (
 )
 
 TINY = MelodyVAEConfig(embed_dim=16, enc_hidden=32, z_dim=16, dec_hidden=64, dec_layers=1)
-TINY_HIER = MelodyVAEConfig(
-    bars=4,
-    hierarchical=True,
-    embed_dim=8,
-    enc_hidden=16,
-    z_dim=8,
-    dec_hidden=16,
-    conductor_hidden=16,
-)
-
 FOUR_TUNES_ABC = "".join(
     f"X:{i}\nT:Tune {i}\nM:4/4\nL:1/8\nK:{key}\n{body}\n\n"
     for i, (key, body) in enumerate(
@@ -84,8 +77,8 @@ def overfit(config: MelodyVAEConfig, windows: np.ndarray, steps: int) -> MelodyV
     return model.eval()
 
 
-@pytest.mark.parametrize("config", [TINY, TINY_HIER], ids=["flat", "hierarchical"])
-def test_encode_forward_decode_shapes(config):
+def test_encode_forward_decode_shapes():
+    config = TINY
     model = MelodyVAE(config)
     x = torch.from_numpy(melody_windows(3, model.steps, seed=1))
     mu, logvar = model.encode(x)
@@ -97,10 +90,17 @@ def test_encode_forward_decode_shapes(config):
     assert events.dtype == torch.long and events.min() >= 0 and events.max() < NUM_CLASSES
 
 
-def test_hierarchical_decoder_plays_whole_bars_only():
-    model = MelodyVAE(TINY_HIER)
-    with pytest.raises(ValueError, match="whole bars"):
-        model.decode(torch.zeros(1, TINY_HIER.z_dim), steps=20)
+def test_a_folder_saved_with_the_retired_hierarchical_fields_still_loads(tmp_path):
+    MelodyVAE(TINY).save_pretrained(tmp_path / "m")
+    config_file = tmp_path / "m" / "config.json"
+    saved = json.loads(config_file.read_text())
+    saved["config"] |= {"hierarchical": False, "conductor_hidden": 256, "conductor_layers": 2}
+    config_file.write_text(json.dumps(saved))
+    assert MelodyVAE.from_pretrained(tmp_path / "m").config == TINY
+    saved["config"]["hierarchical"] = True
+    config_file.write_text(json.dumps(saved))
+    with pytest.raises(Exception, match="hierarchical"):
+        MelodyVAE.from_pretrained(tmp_path / "m")
 
 
 def test_kl_matches_torch_distributions():
@@ -112,7 +112,8 @@ def test_kl_matches_torch_distributions():
 
 def test_free_bits_leave_small_kl_unpenalised():
     kl = torch.tensor([10.0, 48.0, 60.0])
-    torch.testing.assert_close(kl_cost(kl, beta=0.5, free_bits=48.0), torch.tensor([0.0, 0.0, 6.0]))
+    free = 48.0 / math.log(2.0)  # 48 nats, given in bits
+    torch.testing.assert_close(kl_cost(kl, beta=0.5, free_bits=free), torch.tensor([0.0, 0.0, 6.0]))
     torch.testing.assert_close(kl_cost(kl, beta=0.5, free_bits=0.0), 0.5 * kl)
 
 
@@ -127,7 +128,7 @@ def test_beta_rises_to_its_maximum_and_teacher_forcing_falls_to_zero():
 
 @pytest.mark.parametrize("dtype", [None, torch.float16])
 def test_save_and_from_pretrained_round_trip(tmp_path, dtype):
-    model = MelodyVAE(TINY_HIER).eval()
+    model = MelodyVAE(TINY).eval()
     model.attribute_vectors.normal_()
     model.save_pretrained(tmp_path / "m", dtype=dtype)
     assert "attribute_vectors" in load_file(tmp_path / "m" / "model.safetensors")
@@ -161,7 +162,8 @@ def test_tiny_model_overfits_eight_windows():
     model = overfit(TINY, windows, steps=250)
     scores = reconstruction_accuracy(model, windows)
     assert scores["recon_acc_teacher_forced"] >= 0.95
-    assert scores["recon_acc_sampled"] >= 0.9
+    assert scores["recon_acc_greedy"] >= 0.9
+    assert 0.5 <= scores["recon_acc_sampled"] <= scores["recon_acc_teacher_forced"] + 0.05
 
 
 def test_training_through_the_core_loop_resumes_exactly(tmp_path):

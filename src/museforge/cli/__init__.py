@@ -19,7 +19,7 @@ import typer
 from typer.main import get_command
 
 import museforge
-from museforge.cli import demo, doctor, image, music, paint, store, story, studio
+from museforge.cli import demo, doctor, feature_map, image, music, paint, store, story, studio
 from museforge.core.progress import OFF_VARIABLE
 from museforge.errors import UserError
 
@@ -83,6 +83,7 @@ def _options(
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 app.command("studio")(studio.studio)
+app.command("map")(feature_map.map_cmd)
 app.add_typer(store.app, name="store")
 app.add_typer(music.app, name="music")
 app.add_typer(image.app, name="image")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from museforge.cli import image_embed
 from museforge.cli.gan import app as gan_app
 from museforge.cli.run_options import (
     AllowChangeOpt,
@@ -299,6 +300,7 @@ style_app = typer.Typer(
 )
 app.add_typer(style_app, name="style")
 app.add_typer(gan_app, name="gan")
+app.command("embed")(image_embed.embed_cmd)
 
 
 @style_app.command("sheet")

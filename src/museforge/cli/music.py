@@ -21,6 +21,12 @@ from museforge.cli.run_options import (
     run_folder,
     run_options,
 )
+from museforge.cli.transfer_options import (
+    AdaptFromOpt,
+    DomainAdversarialOpt,
+    FreezeOpt,
+    LrScaleOpt,
+)
 from museforge.errors import MissingFile, require_file
 
 app = typer.Typer(
@@ -113,6 +119,7 @@ def _print_summary(summary: dict, console: Console) -> None:
 # --- making melodies -------------------------------------------------------------------
 
 DEFAULT_MODELS = {2: "melody-2bar", 16: "melody-16bar"}
+KEY_SHARE_MELODIES = 256  # samples (and held-out windows) whose key music21 analyses
 
 ModelOpt = Annotated[
     str | None,
@@ -420,6 +427,10 @@ def train_cmd(
     skip_nonfinite: SkipNonfiniteOpt = 0,
     force: ForceOpt = False,
     allow_config_change: AllowChangeOpt = False,
+    freeze: FreezeOpt = None,
+    lr_scale: LrScaleOpt = None,
+    adapt_from: AdaptFromOpt = None,
+    domain_adversarial: DomainAdversarialOpt = 0.1,
 ) -> None:
     """Train a melody VAE (MusicVAE-style) on tunes; Ctrl-C saves a checkpoint, --resume goes on.
 
@@ -431,8 +442,10 @@ def train_cmd(
     from museforge import cli
     from museforge.core.checkpoints import resolve_model_dir
     from museforge.core.distributed import is_main_process, main_process_first
+    from museforge.core.transfer import parse_scales
     from museforge.music.train import (
         StackedTrainConfig,
+        TransferOptions,
         default_config,
         train_melody_vae,
         train_stacked_vae,
@@ -456,13 +469,38 @@ def train_cmd(
         "checkpoint_every": checkpoint_every,
     }
     changes = {"seed": seed} | {k: v for k, v in changes.items() if v is not None}
+    transferring = bool(freeze or lr_scale or adapt_from)
+    if bars == 16 and transferring:
+        raise typer.BadParameter(
+            "--freeze, --lr-scale and --adapt-from train a 2-bar model", param_hint="--bars"
+        )
+    if (freeze or adapt_from) and init is None:
+        raise typer.BadParameter(
+            "needs --init (the trained model to carry over)", param_hint="--init"
+        )
+    if (
+        adapt_from is not None
+        and adapt_from != "corpus"
+        and not Path(adapt_from).expanduser().exists()
+    ):
+        raise MissingFile(adapt_from, "file or folder of source tunes")
     if bars == 16:
         run, config = train_stacked_vae, StackedTrainConfig(segment_model=segment_model)
     else:
         run, config = train_melody_vae, default_config(bars)
+    extra = {}
     with run_folder(out, options) as folder:
         with main_process_first():
             cache = _dataset_for(data, folder)
+            if adapt_from is not None:
+                source = _dataset_for(adapt_from, folder / "source")
+        if transferring:
+            extra["transfer"] = TransferOptions(
+                tuple(freeze or ()),
+                parse_scales(lr_scale),
+                source if adapt_from is not None else None,
+                domain_adversarial,
+            )
         result = run(
             cache,
             folder,
@@ -472,6 +510,7 @@ def train_cmd(
             freeze_encoder=freeze_encoder,
             command=cli.invoked,
             options=options,
+            **extra,
         )
     keep_trained_model(result.model_dir, data=[cache], init=init)
     if not is_main_process():
@@ -502,10 +541,13 @@ def evaluate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Measure a model on held-out tunes: reconstruction accuracy, style overlap, copying."""
+    import numpy as np
+
     from museforge.core.checkpoints import model_id
     from museforge.music.data import load_dataset
     from museforge.music.evaluate import reconstruction_accuracy
     from museforge.music.generate import sample
+    from museforge.music.key_share import mean_key_share
     from museforge.music.metrics import evaluate_samples
 
     vae, mid = _load(model)
@@ -516,10 +558,18 @@ def evaluate_cmd(
     if len(heldout) == 0:
         raise typer.BadParameter(f"{data} has no held-out {bars}-bar windows", param_hint="--data")
     started = time.perf_counter()
-    report = {"model": model_id(mid), "bars": bars, "heldout_windows": min(windows, len(heldout))}
-    report |= reconstruction_accuracy(vae, heldout[:windows])
+    report = {
+        "model": model_id(mid),
+        "bars": bars,
+        "heldout_windows": min(windows, len(heldout)),
+        "held_out_near_duplicates": len(cache.near_duplicate_tunes),
+    }
+    report |= reconstruction_accuracy(vae, heldout[:windows], seed=seed)
     made = sample(vae, samples, seed=seed, temperature=temperature)
     report |= evaluate_samples(made, heldout, train_windows, seed=seed)
+    spread = np.linspace(0, len(heldout) - 1, min(KEY_SHARE_MELODIES, len(heldout))).astype(int)
+    report["in_key_share"] = mean_key_share(made[:KEY_SHARE_MELODIES])
+    report["in_key_share_heldout"] = mean_key_share(heldout[spread])
     report["temperature"] = temperature
     report["seconds"] = round(time.perf_counter() - started, 2)
     if as_json:
@@ -532,7 +582,7 @@ def _print_evaluation(report: dict, console: Console) -> None:
     console.print(f"[bold]{report['model']}[/bold] on {report['heldout_windows']} held-out windows")
     console.print(
         f"reconstruction accuracy: teacher-forced {report['recon_acc_teacher_forced']:.3f}, "
-        f"sampled {report['recon_acc_sampled']:.3f}"
+        f"greedy {report['recon_acc_greedy']:.3f}, sampled {report['recon_acc_sampled']:.3f}"
     )
     table = Table(title=f"{report['samples']} samples against {report['heldout']} held-out windows")
     for column in ("feature", "generated mean", "held-out mean", "overlap"):
@@ -546,3 +596,51 @@ def _print_evaluation(report: dict, console: Console) -> None:
         f"mean overlap {report['overlap_mean']:.3f}; "
         f"found verbatim in the training set: {report['verbatim_share']:.1%}"
     )
+    console.print(
+        f"notes in the key music21 finds: samples {_share(report['in_key_share'])}, "
+        f"held-out {_share(report['in_key_share_heldout'])}; held-out tunes left out as "
+        f"near-duplicates of training tunes: {report['held_out_near_duplicates']}"
+    )
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+@app.command("embed")
+def embed_cmd(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help='"corpus" (music21\'s folk tunes and chorales), a folder or file of MIDI, '
+            "MusicXML and ABC, or a cache from `music dataset build`."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for features.safetensors and items.csv.")
+    ],
+    model: ModelOpt = None,
+    probe: Annotated[
+        bool,
+        typer.Option(help="Probe the features for the tunes' origins (when they have one)."),
+    ] = True,
+    seed: SeedOpt = 0,
+) -> None:
+    """Write each tune's features (its mean latent code) for `museforge map` and your tools,
+    and say how well a linear probe reads the tunes' origins from them."""
+    from museforge.core.feature_map import probe_line, write_features, write_probe
+    from museforge.music.data import load_dataset
+    from museforge.music.embed import embed_tunes
+
+    if source not in ("corpus",) and not Path(source).expanduser().exists():
+        raise MissingFile(source, "file or folder of tunes")
+    vae, _ = _load(model)
+    with tempfile.TemporaryDirectory() as scratch:
+        dataset = load_dataset(_dataset_for(source, Path(scratch)))
+    features, items = embed_tunes(vae, dataset)
+    write_features(out, features, items)
+    console = Console()
+    console.print(f"{len(items)} tunes -> {out} (features of {features.shape[1]} numbers)")
+    report = write_probe(out, features, items, seed) if probe else None
+    if report is not None:
+        console.print(probe_line(report, "origins"))

@@ -58,6 +58,8 @@ class Pretrained:
 
     config_class: ClassVar[type]
     model_type: ClassVar[str]
+    # buffers (by name) a folder saved before they existed may lack; they keep their defaults
+    optional_buffers: ClassVar[tuple[str, ...]] = ()
     config: Any
 
     def save_pretrained(
@@ -127,9 +129,15 @@ class Pretrained:
             )
         model = cls(config)
         try:
-            model.load_state_dict(tensors, strict=True)
+            missing, unexpected = model.load_state_dict(tensors, strict=False)
         except RuntimeError as err:
             raise BadInputFile(weights, "does not fit its config.json", str(err)[:300]) from None
+        # buffers a class added later keep their initial values in folders saved before
+        optional = cls.optional_buffers
+        missing = [key for key in missing if key.rsplit(".", 1)[-1] not in optional]
+        if missing or unexpected:
+            found = f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+            raise BadInputFile(weights, "does not fit its config.json", found)
         return model.float().to(map_location).eval()
 
 
@@ -362,10 +370,16 @@ def _from_dict(config_class: type, data: dict[str, Any]) -> Any:
     """Rebuild a dataclass from ``asdict`` output: nested dataclasses and tuples come back.
 
     A field missing from the file takes its default, so configs saved before a field was
-    added still load.
+    added still load. A field the class has retired (its ``RETIRED_FIELDS``: name -> the
+    value it must hold, or None for any) is read and dropped.
     """
     hints = typing.get_type_hints(config_class)
     names = {f.name for f in fields(config_class)}
+    retired = getattr(config_class, "RETIRED_FIELDS", {})
+    for name in data.keys() & retired.keys():
+        if retired[name] is not None and data[name] != retired[name]:
+            raise TypeError(f"field {name}={data[name]!r} is no longer supported")
+    data = {k: v for k, v in data.items() if k not in retired}
     unknown = data.keys() - names
     if unknown:
         raise TypeError(f"unknown fields {sorted(unknown)}")

@@ -13,7 +13,9 @@ and 6/8 tunes (about 40% of the corpus) without parsing again.
 
 Hold-out. 5% of tunes, chosen by a hash of the tune's id (its file and its position
 there), so every melody and window of a tune lands on the same side and the split never
-changes between runs or machines.
+changes between runs or machines. A held-out tune that is the same melody as a training
+tune (``duplicates.py``: same intervals, any key) is left out of the held-out windows and
+counted, so held-out figures measure what the model has not seen.
 
 Cache. One ``.npz`` holding every melody's events concatenated (uint8), their offsets,
 and per-tune metadata as UTF-8 JSON bytes; it loads with ``allow_pickle=False`` and is
@@ -44,6 +46,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from museforge.core.atomic import atomic_path
 from museforge.core.progress import track
 from museforge.errors import BadInputFile, UserError, require_file
+from museforge.music.duplicates import near_duplicate_tunes
 from museforge.music.melody import (
     FIRST_NOTE_ON,
     MAX_PITCH,
@@ -146,6 +149,18 @@ class MelodyDataset:
         return melodies
 
     @cached_property
+    def near_duplicate_tunes(self) -> np.ndarray:
+        """Held-out tunes (indices) that repeat a training tune's melody; never evaluated."""
+        return near_duplicate_tunes(
+            self.events, self.offsets, self.melody_tune, self.melody_is_eval
+        )
+
+    @cached_property
+    def _melody_is_held_out(self) -> np.ndarray:
+        """Held-out melodies whose tune is not a near-duplicate of a training tune."""
+        return self.melody_is_eval & ~np.isin(self.melody_tune, self.near_duplicate_tunes)
+
+    @cached_property
     def _state(self) -> np.ndarray:
         # Each melody ends with a note-off, so the state never leaks into the next melody.
         return last_event(self.events)
@@ -162,7 +177,8 @@ class MelodyDataset:
         """Where the windows of ``bars`` bars begin, as offsets into ``events``.
 
         Windows start on every bar line of a melody in a 16-step-compatible meter, hold at
-        least one note-on and are at most ``max_silence`` rests. Indexing ``events`` with
+        least one note-on and are at most ``max_silence`` rests. Held-out windows leave out
+        the tunes that repeat a training tune (``near_duplicate_tunes``). Indexing ``events`` with
         these offsets lets a training loop cut windows lazily instead of all at once.
         """
         if split not in SPLITS:
@@ -171,9 +187,8 @@ class MelodyDataset:
             raise ValueError(f"bars must be at least 1, not {bars}")
         steps = bars * self.config.bar_steps
         lengths = np.diff(self.offsets)
-        chosen = np.flatnonzero(
-            self.melody_windowable & (self.melody_is_eval == (split == "eval")) & (lengths >= steps)
-        )
+        in_split = self._melody_is_held_out if split == "eval" else ~self.melody_is_eval
+        chosen = np.flatnonzero(self.melody_windowable & in_split & (lengths >= steps))
         parts = [
             np.arange(
                 self.offsets[m], self.offsets[m + 1] - steps + 1, self.melody_steps_per_bar[m]
@@ -224,6 +239,7 @@ class MelodyDataset:
             "melodies": len(self.meta["melodies"]),
             "steps": len(self.events),
             "splits": splits,
+            "held_out_near_duplicates": len(self.near_duplicate_tunes),
             "pitch_range": [int(pitches.min()), int(pitches.max())] if len(pitches) else None,
             "meters": dict(meters.most_common()),
             "skipped": {

@@ -3,11 +3,10 @@ for Learning Long-Term Structure in Music"), small enough to train on a laptop C
 
 Encoder: event embeddings -> bidirectional LSTM -> its final states -> mu and log sigma^2
 of the posterior q(z|x) = N(mu, sigma^2). Decoder: an autoregressive LSTM whose initial
-state is tanh(Linear(c)) and whose input at each step is the previous event's embedding
-concatenated with c. In the flat model (MusicVAE's 2-bar melodies) c = z for every step.
-In the hierarchical model (16-bar melodies) a "conductor" LSTM turns z into one embedding
-c_u per bar, and the bottom decoder starts afresh from each c_u to play that bar's 16
-steps, so it cannot forget z over a long sequence (MusicVAE section 3.2).
+state is tanh(Linear(z)) and whose input at each step is the previous event's embedding
+concatenated with z (MusicVAE's flat 2-bar melody model). Long melodies stack a conductor
+on a trained short model instead (``stacked.py``): MusicVAE's end-to-end hierarchical
+decoder did not train in hours on a CPU, so museforge does not carry it.
 
 Events are the 90 classes of ``melody.py`` (no event, note-off, 88 note-ons).
 """
@@ -15,6 +14,7 @@ Events are the 90 classes of ``melody.py`` (no event, note-off, 88 note-ons).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -23,15 +23,23 @@ from torch.nn import functional as F
 from museforge.core.checkpoints import Pretrained
 from museforge.music.attributes import ATTRIBUTES
 from museforge.music.melody import NUM_CLASSES, STEPS_PER_QUARTER
+from museforge.music.prior import PRIOR_BUFFERS, FittedPrior
 
 LSTMState = tuple[Tensor, Tensor]
 
 
 @dataclass
 class MelodyVAEConfig:
-    bars: int = 2  # MusicVAE's two melody models: 2 bars flat, 16 bars hierarchical
+    # Fields of model folders saved before the end-to-end hierarchical decoder was dropped,
+    # read and ignored when they hold these values (see ``checkpoints._from_dict``).
+    RETIRED_FIELDS: ClassVar[dict[str, object]] = {
+        "hierarchical": False,
+        "conductor_hidden": None,
+        "conductor_layers": None,
+    }
+
+    bars: int = 2  # MusicVAE's flat melody model: 2 bars
     steps_per_bar: int = 4 * STEPS_PER_QUARTER  # a 4/4 bar of 16th notes, as in the data
-    hierarchical: bool = False  # conductor + per-bar decoder (MusicVAE "hierdec")
     num_classes: int = NUM_CLASSES  # 90 melody events
     embed_dim: int = 64  # MusicVAE feeds one-hot events; an embedding is the same, cheaper
     enc_hidden: int = 256  # per direction; MusicVAE 2048, cut to train on 2 CPU cores
@@ -39,12 +47,13 @@ class MelodyVAEConfig:
     z_dim: int = 128  # MusicVAE: 512; folk tunes need less
     dec_hidden: int = 256  # MusicVAE: 2048 (2-bar), 1024 (16-bar bottom decoder)
     dec_layers: int = 2  # MusicVAE: 3 (2-bar), 2 (16-bar)
-    conductor_hidden: int = 256  # MusicVAE: 1024; used only when hierarchical
-    conductor_layers: int = 2  # MusicVAE: 2
 
 
-class MelodyVAE(nn.Module, Pretrained):
-    """MusicVAE over melody events; ``config.hierarchical`` adds the conductor."""
+class MelodyVAE(nn.Module, Pretrained, FittedPrior):
+    """MusicVAE's flat melody VAE over melody events; codes are drawn from a prior fitted to
+    the training melodies' codes (``prior.py``), N(0, I) until it is fitted."""
+
+    optional_buffers = PRIOR_BUFFERS
 
     config_class = MelodyVAEConfig
     model_type = "melody-vae"
@@ -62,27 +71,26 @@ class MelodyVAE(nn.Module, Pretrained):
         )
         self.to_mu = nn.Linear(2 * c.enc_hidden, c.z_dim)
         self.to_logvar = nn.Linear(2 * c.enc_hidden, c.z_dim)
-        if c.hierarchical:
-            self.conductor_init = nn.Linear(c.z_dim, 2 * c.conductor_layers * c.conductor_hidden)
-            # As in MusicVAE the conductor's input is zeros: all it knows comes from z.
-            self.conductor = nn.LSTM(1, c.conductor_hidden, c.conductor_layers, batch_first=True)
-        cond_dim = c.conductor_hidden if c.hierarchical else c.z_dim
-        self.dec_init = nn.Linear(cond_dim, 2 * c.dec_layers * c.dec_hidden)
+        self.dec_init = nn.Linear(c.z_dim, 2 * c.dec_layers * c.dec_hidden)
         self.dec_embed = nn.Embedding(c.num_classes + 1, c.embed_dim)
-        self.decoder = nn.LSTM(c.embed_dim + cond_dim, c.dec_hidden, c.dec_layers, batch_first=True)
+        self.decoder = nn.LSTM(c.embed_dim + c.z_dim, c.dec_hidden, c.dec_layers, batch_first=True)
         self.head = nn.Linear(c.dec_hidden, c.num_classes)
         # Attribute vectors (MusicVAE section 5.3), one row per attribute; filled after
         # training by ``generate.fit_attribute_vectors`` and saved with the weights.
         self.register_buffer("attribute_vectors", torch.zeros(len(ATTRIBUTES), c.z_dim))
+        self.register_prior(c.z_dim)
 
     @property
     def steps(self) -> int:
         """The length of the windows the model was trained on."""
         return self.config.bars * self.config.steps_per_bar
 
-    def draw_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` codes from the prior N(0, I): [n, z_dim]."""
-        return torch.randn(n, self.config.z_dim, generator=generator)
+    def transfer_parts(self) -> dict[str, list[nn.Module]]:
+        """The parts ``--freeze`` and ``--lr-scale`` name (see ``core/transfer.py``)."""
+        return {
+            "encoder": [self.enc_embed, self.encoder, self.to_mu, self.to_logvar],
+            "decoder": [self.dec_init, self.dec_embed, self.decoder, self.head],
+        }
 
     # --- q(z|x) -------------------------------------------------------------------------
 
@@ -99,29 +107,25 @@ class MelodyVAE(nn.Module, Pretrained):
 
         With ``teacher_forcing_prob`` (tau) < 1 each step's input is, with that probability, the
         true previous event, otherwise one sampled from the model's own previous output
-        (scheduled sampling, Bengio et al. 2015, as MusicVAE trains). Bars of the
-        hierarchical model are decoded side by side; a bar's first input is the true last
-        event of the bar before.
+        (scheduled sampling, Bengio et al. 2015, as MusicVAE trains).
         """
-        batch, steps = x.shape
-        segments, length = self._segments(steps)
-        cond = self._conditions(z, segments).reshape(batch * segments, -1)
+        steps = x.shape[1]
         start = torch.full_like(x[:, :1], self.start)
-        prev = torch.cat([start, x[:, :-1]], dim=1).reshape(batch * segments, length)
-        state = self._init_state(cond)
+        prev = torch.cat([start, x[:, :-1]], dim=1)
+        state = self._init_state(z)
         if teacher_forcing_prob >= 1.0:
-            logits, _ = self._step(prev, cond, state)
-            return logits.reshape(batch, steps, -1)
+            logits, _ = self._step(prev, z, state)
+            return logits
         outputs = []
-        for t in range(length):
+        for t in range(steps):
             token = prev[:, t]
             if t > 0:
                 sampled = torch.multinomial(F.softmax(outputs[-1].detach(), dim=-1), 1)[:, 0]
                 forced = torch.rand(token.shape, device=x.device) < teacher_forcing_prob
                 token = torch.where(forced, token, sampled)
-            logits, state = self._step(token[:, None], cond, state)
+            logits, state = self._step(token[:, None], z, state)
             outputs.append(logits[:, 0])
-        return torch.stack(outputs, dim=1).reshape(batch, steps, -1)
+        return torch.stack(outputs, dim=1)
 
     @torch.no_grad()
     def decode(
@@ -139,46 +143,21 @@ class MelodyVAE(nn.Module, Pretrained):
         forced at the first P steps, so the rest continues it.
         """
         steps = self.steps if steps is None else steps
-        segments, length = self._segments(steps)
         batch = z.shape[0]
         if prefix is not None:
             prefix = prefix.to(z.device).long().expand(batch, -1)
-        conds = self._conditions(z, segments)
         token = torch.full((batch,), self.start, dtype=torch.long, device=z.device)
+        state = self._init_state(z)
         events = []
-        for s in range(segments):
-            state = self._init_state(conds[:, s])
-            for _ in range(length):
-                logits, state = self._step(token[:, None], conds[:, s], state)
-                token = _choose(logits[:, 0], temperature, generator)
-                if prefix is not None and len(events) < prefix.shape[1]:
-                    token = prefix[:, len(events)]
-                events.append(token)
+        for _ in range(steps):
+            logits, state = self._step(token[:, None], z, state)
+            token = _choose(logits[:, 0], temperature, generator)
+            if prefix is not None and len(events) < prefix.shape[1]:
+                token = prefix[:, len(events)]
+            events.append(token)
         return torch.stack(events, dim=1)
 
     # --- pieces -------------------------------------------------------------------------
-
-    def _segments(self, steps: int) -> tuple[int, int]:
-        """(how many times the decoder starts afresh, steps each time) for ``steps`` events."""
-        if not self.config.hierarchical:
-            return 1, steps
-        if steps % self.config.steps_per_bar:
-            raise ValueError(
-                f"the hierarchical model plays whole bars of {self.config.steps_per_bar} steps, "
-                f"not {steps} steps"
-            )
-        return steps // self.config.steps_per_bar, self.config.steps_per_bar
-
-    def _conditions(self, z: Tensor, segments: int) -> Tensor:
-        """The decoder's conditioning c for each segment: [B, segments, dim]."""
-        if not self.config.hierarchical:
-            return z[:, None, :]
-        state = _lstm_state(
-            self.conductor_init(z), self.config.conductor_layers, self.config.conductor_hidden
-        )
-        zeros = z.new_zeros(z.shape[0], segments, 1)
-        out, _ = self.conductor(zeros, state)
-        return out
 
     def _init_state(self, cond: Tensor) -> LSTMState:
         return _lstm_state(self.dec_init(cond), self.config.dec_layers, self.config.dec_hidden)

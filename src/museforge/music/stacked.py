@@ -11,6 +11,14 @@ a per-bar language model in an hour. Here the bottom level is a trained 2-bar mo
 - decoder: the conductor LSTM turns z into one 2-bar code per segment, and the 2-bar decoder
   plays each segment from its code, afresh, as MusicVAE's bottom decoder plays each bar.
 
+Seams. A segment played afresh begins with a note-on even where the melody holds a note
+over the seam (the 2-bar model learnt windows that way, see ``split_segments``), and the
+2-bar codes cannot tell a tie from the same pitch struck again (in the corpus the second is
+13 times as common). So the top level carries it (``seam_ties``): the encoder reads, with
+each segment's code, whether a note is tied into it, and the conductor predicts that flag
+for each seam; a predicted tie holds the note on instead of striking it again
+(``carry_seams``).
+
 So the conductor's embedding covers two bars, not one, and lives in the 2-bar model's code
 space. Training fits only the top level, in that code space: each segment's predicted code
 should fall where the 2-bar encoder's posterior N(mu_s, sigma_s^2) puts that segment, i.e.
@@ -30,6 +38,7 @@ from museforge.core.checkpoints import Pretrained, load_model
 from museforge.music.attributes import ATTRIBUTES
 from museforge.music.melody import FIRST_NOTE_ON, NO_EVENT, last_event
 from museforge.music.model import MelodyVAE, MelodyVAEConfig, _lstm_state
+from museforge.music.prior import PRIOR_BUFFERS, FittedPrior
 
 
 @dataclass
@@ -40,10 +49,9 @@ class StackedMelodyVAEConfig:
     enc_hidden: int = 256  # per direction, over segment codes
     conductor_hidden: int = 256  # MusicVAE: 1024
     conductor_layers: int = 2  # MusicVAE: 2
+    seam_ties: bool = False  # the top level reads and predicts ties over seams (see above)
 
     def __post_init__(self) -> None:
-        if self.segment.hierarchical:
-            raise ValueError("the segment model must be a flat melody VAE")
         if self.bars < 1 or self.bars % self.segment.bars:
             raise ValueError(
                 f"bars ({self.bars}) must be a whole number of {self.segment.bars}-bar segments"
@@ -54,28 +62,29 @@ class StackedMelodyVAEConfig:
         return self.segment.steps_per_bar
 
 
-class StackedMelodyVAE(nn.Module, Pretrained):
+class StackedMelodyVAE(nn.Module, Pretrained, FittedPrior):
     """A VAE over the codes of a trained short-melody VAE (``segment``), kept frozen."""
 
     config_class = StackedMelodyVAEConfig
     model_type = "melody-vae-stacked"
+    optional_buffers = PRIOR_BUFFERS  # the 2-bar segment model's, in folders saved before
 
     def __init__(self, config: StackedMelodyVAEConfig) -> None:
         super().__init__()
         self.config = c = config
         self.segment = MelodyVAE(c.segment)
         code = c.segment.z_dim
-        self.encoder = nn.LSTM(code, c.enc_hidden, 1, batch_first=True, bidirectional=True)
+        reads = code + int(c.seam_ties)  # with the seam's tie flag
+        self.encoder = nn.LSTM(reads, c.enc_hidden, 1, batch_first=True, bidirectional=True)
         self.to_mu = nn.Linear(2 * c.enc_hidden, c.z_dim)
         self.to_logvar = nn.Linear(2 * c.enc_hidden, c.z_dim)
         self.conductor_init = nn.Linear(c.z_dim, 2 * c.conductor_layers * c.conductor_hidden)
         self.conductor = nn.LSTM(1, c.conductor_hidden, c.conductor_layers, batch_first=True)
         self.to_code = nn.Linear(c.conductor_hidden, code)
+        if c.seam_ties:
+            self.to_tie = nn.Linear(c.conductor_hidden, 1)
         self.register_buffer("attribute_vectors", torch.zeros(len(ATTRIBUTES), c.z_dim))
-        # The prior codes are drawn from: N(0, I) until ``fit_prior`` replaces it with a
-        # Gaussian fitted to the training melodies' codes (see there).
-        self.register_buffer("prior_mean", torch.zeros(c.z_dim))
-        self.register_buffer("prior_scale", torch.eye(c.z_dim))
+        self.register_prior(c.z_dim)  # fitted to the training melodies' codes (prior.py)
 
     @property
     def steps(self) -> int:
@@ -84,31 +93,6 @@ class StackedMelodyVAE(nn.Module, Pretrained):
     @property
     def segment_steps(self) -> int:
         return self.segment.steps
-
-    def draw_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` codes from the model's prior: [n, z_dim]."""
-        noise = torch.randn(n, self.config.z_dim, generator=generator)
-        return self.prior_mean + noise.to(self.prior_mean) @ self.prior_scale.T
-
-    @torch.no_grad()
-    def fit_prior(self, windows: Tensor, batch_size: int = 256) -> None:
-        """Fit the prior to the mean codes of ``windows`` [N, steps]: their mean and
-        covariance (ex-post density estimation, Ghosh et al. 2020, "From Variational to
-        Deterministic Autoencoders").
-
-        With hundreds of free nats the codes of real melodies fill a small part of
-        N(0, I) (on the corpus: a spread of 0.28, not 1), and codes drawn from N(0, I)
-        play a different key every two bars; codes drawn from the fitted Gaussian sound
-        like the tunes (mean style overlap 0.85 against 0.59).
-        """
-        codes = torch.cat([self.encode(chunk)[0] for chunk in windows.split(batch_size)]).double()
-        if len(codes) < 2:
-            raise ValueError("fitting the prior needs at least 2 windows")
-        cov = torch.cov(codes.T)
-        # a touch of every direction, in proportion, so that the Cholesky factor exists
-        cov += 1e-4 * cov.diagonal().mean().clamp_min(1e-12) * torch.eye(len(cov), dtype=cov.dtype)
-        self.prior_mean.copy_(codes.mean(dim=0))
-        self.prior_scale.copy_(torch.linalg.cholesky(cov))
 
     # --- q(z|x) -------------------------------------------------------------------------
 
@@ -119,8 +103,12 @@ class StackedMelodyVAE(nn.Module, Pretrained):
         mu, logvar = self.segment.encode(segments.reshape(-1, self.segment_steps))
         return mu.reshape(batch, -1, mu.shape[-1]), logvar.reshape(batch, -1, mu.shape[-1])
 
-    def encode_codes(self, codes: Tensor) -> tuple[Tensor, Tensor]:
-        """Segment codes [B, S, code] -> (mu, log sigma^2) of q(z|x), each [B, z_dim]."""
+    def encode_codes(self, codes: Tensor, ties: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Segment codes [B, S, code] (and, with ``seam_ties``, tie flags [B, S]) ->
+        (mu, log sigma^2) of q(z|x), each [B, z_dim]."""
+        if self.config.seam_ties:
+            ties = codes.new_zeros(codes.shape[:2]) if ties is None else ties.to(codes)
+            codes = torch.cat([codes, ties[..., None]], dim=-1)
         _, (h, _) = self.encoder(codes)
         final = torch.cat([h[-2], h[-1]], dim=-1)
         return self.to_mu(final), self.to_logvar(final)
@@ -129,16 +117,32 @@ class StackedMelodyVAE(nn.Module, Pretrained):
         """Events [B, T] (whole segments) -> (mu, log sigma^2) of q(z|x), each [B, z_dim]."""
         with torch.no_grad():
             codes, _ = self.segment_posteriors(x)
-        return self.encode_codes(codes)
+        return self.encode_codes(codes, seam_ties(x, self.segment_steps))
 
     # --- p(x|z) -------------------------------------------------------------------------
 
-    def codes(self, z: Tensor, segments: int) -> Tensor:
-        """The conductor's 2-bar code for each segment: [B, segments, code]."""
+    def conduct(self, z: Tensor, segments: int) -> tuple[Tensor, Tensor | None]:
+        """The conductor's 2-bar code for each segment [B, segments, code], and the logit of
+        a note tied into each segment [B, segments] (None without ``seam_ties``)."""
         c = self.config
         state = _lstm_state(self.conductor_init(z), c.conductor_layers, c.conductor_hidden)
         out, _ = self.conductor(z.new_zeros(z.shape[0], segments, 1), state)
-        return self.to_code(out)
+        return self.to_code(out), self.to_tie(out)[..., 0] if c.seam_ties else None
+
+    def codes(self, z: Tensor, segments: int) -> Tensor:
+        """The conductor's 2-bar code for each segment: [B, segments, code]."""
+        return self.conduct(z, segments)[0]
+
+    def ties(self, z: Tensor, segments: int, temperature: float = 0.0, generator=None) -> Tensor:
+        """Whether a note is tied into each segment [B, segments] (bool): the likelier answer
+        at temperature 0, else drawn; all False without ``seam_ties``."""
+        _, logits = self.conduct(z, segments)
+        if logits is None:
+            return torch.zeros(z.shape[0], segments, dtype=torch.bool, device=z.device)
+        if temperature == 0:
+            return logits > 0
+        odds = torch.sigmoid(logits / temperature)
+        return torch.rand(odds.shape, generator=generator).to(odds) < odds
 
     def forward(self, x: Tensor, z: Tensor, teacher_forcing_prob: float = 1.0) -> Tensor:
         """Logits [B, T, classes] for events x [B, T] given z; T need not fill a segment."""
@@ -175,7 +179,46 @@ class StackedMelodyVAE(nn.Module, Pretrained):
             played.append(
                 self.segment.decode(codes[:, s], length, temperature, generator, prefix=given)
             )
-        return torch.cat(played, dim=1)[:, :steps]
+        ties = self.ties(z, segments, temperature, generator)
+        events = carry_seams(torch.cat(played, dim=1), length, ties)
+        if prefix is not None:  # the given events stand as they are, seams included
+            given = min(prefix.shape[1], events.shape[1])
+            events[:, :given] = prefix[:, :given]
+        return events[:, :steps]
+
+
+def carry_seams(events: Tensor, length: int, ties: Tensor, history: Tensor | None = None) -> Tensor:
+    """Events [B, T] whose segments of ``length`` steps were played one by one: where
+    ``ties`` [B, segments] says a note is tied into a segment and the segment begins with a
+    note-on of the pitch still sounding, that note is held on (``NO_EVENT``) instead of
+    struck again: the inverse of ``split_segments``. What sounds before a seam is read from
+    ``history`` [B, T] when given (the true melody, for teacher-forced predictions), else
+    from ``events`` as carried so far.
+    """
+    events = events.clone()
+    steps = events.shape[1]
+    for seam in range(length, steps, length):
+        past = (events if history is None else history)[:, :seam]
+        before = torch.from_numpy(last_event(past.cpu().numpy())[:, -1]).to(events.device)
+        first = events[:, seam]
+        tied = ties[:, seam // length].to(events.device)
+        carried = tied & (first >= FIRST_NOTE_ON) & (first == before)
+        events[carried, seam] = NO_EVENT
+    return events
+
+
+def seam_ties(x: Tensor, length: int) -> Tensor:
+    """1.0 where a note of ``x`` [B, T] is tied into a segment of ``length`` steps (it sounds
+    at the end of the segment before and the segment begins with no event), else 0.0:
+    [B, T / length]; the first segment has nothing tied into it."""
+    batch, steps = x.shape
+    state = torch.from_numpy(last_event(x.cpu().numpy())).to(x.device)
+    ties = x.new_zeros(batch, -(-steps // length), dtype=torch.float32)
+    if steps > length:
+        before = state[:, length - 1 : -1 : length][:, : ties.shape[1] - 1]
+        starts = x[:, length::length]
+        ties[:, 1:] = ((starts == NO_EVENT) & (before >= FIRST_NOTE_ON)).float()
+    return ties
 
 
 def split_segments(x: Tensor, length: int) -> Tensor:
@@ -197,5 +240,5 @@ def split_segments(x: Tensor, length: int) -> Tensor:
 
 
 def load_melody_vae(name_or_path: str | Path) -> MelodyVAE | StackedMelodyVAE:
-    """A melody model folder (or shipped name), flat, hierarchical or stacked alike."""
+    """A melody model folder (or shipped name), flat or stacked alike."""
     return load_model(name_or_path, (MelodyVAE, StackedMelodyVAE), "a melody model")

@@ -27,16 +27,28 @@ from museforge.core.checkpoints import read_config
 from museforge.core.distributed import is_main_process
 from museforge.core.progress import track
 from museforge.core.training import RunOptions, TrainConfig, TrainResult, train, unwrap
+from museforge.core.transfer import freeze, lr_scales, param_groups
 from museforge.errors import UserError
+from museforge.music.adapt import Adaptation, AdaptingVAE, domain_term, load_source
 from museforge.music.augment import random_transpose, transpose
 from museforge.music.data import load_dataset
 from museforge.music.evaluate import reconstruction_accuracy
 from museforge.music.model import MelodyVAE, MelodyVAEConfig, kl_divergence
-from museforge.music.stacked import StackedMelodyVAE, StackedMelodyVAEConfig
+from museforge.music.stacked import StackedMelodyVAE, StackedMelodyVAEConfig, seam_ties
 
-BEST_METRIC = "recon_acc_sampled"  # held-out accuracy of melodies rebuilt from their codes
+BEST_METRIC = "recon_acc_greedy"  # held-out accuracy of melodies rebuilt from their mean codes
 EVAL_FILE = "eval.jsonl"
 EVAL_WINDOWS = 1000  # held-out windows scored at each checkpoint: a quick estimate
+
+
+@dataclass(frozen=True)
+class TransferOptions:
+    """How a run carries a trained model to new tunes (``core/transfer.py``)."""
+
+    freeze: tuple[str, ...] = ()  # parts of the model kept as they are
+    lr_scale: dict[str, float] = field(default_factory=dict)  # part -> learning-rate factor
+    adapt_from: str | Path | None = None  # a source melody cache for adversarial adaptation
+    domain_adversarial: float = 0.1  # the domain term's weight W
 
 
 @dataclass
@@ -53,11 +65,12 @@ class MelodyTrainConfig:
     lr_decay: float = 0.9999  # exponential only: lr = min_lr + (lr - min_lr) * lr_decay^step
     max_beta: float = 0.2  # MusicVAE: 0.5 cat-mel_2bar_big, 0.2 hierdec-mel_16bar
     beta_rate: float = 0.9995  # MusicVAE 0.99999 over ~10x more steps; ramps within our run
-    # Nats of KL left unpenalised, so the code can carry a melody's detail (MusicVAE: 0 for
-    # cat-mel_2bar_big, 48 for its small 2-bar configs, 256 for hierdec-mel_16bar). With
-    # 48 the KL sat at 49 nats and a 2-bar model rebuilt training and held-out windows
-    # equally badly (0.90 teacher-forced on both): the code, not the decoder, was too small.
-    free_bits: float = 128.0
+    # Bits of KL left unpenalised, so the code can carry a melody's detail (MusicVAE: 0 for
+    # cat-mel_2bar_big, 48 for its small 2-bar configs, 256 for hierdec-mel_16bar; its code
+    # multiplies by ln 2 to get nats). With 48 nats the KL sat at 49 nats and a 2-bar model
+    # rebuilt training and held-out windows equally badly (0.90 teacher-forced on both): the
+    # code, not the decoder, was too small. 185 bits = 128 nats, what melody-2bar trained with.
+    free_bits: float = 185.0
     sampling_rate: float = 1000.0  # k of the inverse-sigmoid schedule tau(step); MusicVAE 1000
     transpose: int = 5  # random shift up to +-5 semitones per window, so any key is seen
     grad_clip: float = 1.0  # MusicVAE clips the gradient norm at 1
@@ -67,17 +80,10 @@ class MelodyTrainConfig:
 
 
 def default_config(bars: int) -> MelodyTrainConfig:
-    """MusicVAE's two set-ups: a flat model for short windows, hierarchical for long ones."""
-    if bars <= 4:
-        return MelodyTrainConfig(bars=bars)
-    return MelodyTrainConfig(
-        bars=bars,
-        model=MelodyVAEConfig(bars=bars, hierarchical=True, z_dim=256),
-        steps=3000,  # 16-bar windows: 20-70 sequences/s on 1-2 CPU cores, so ~1-3 hours
-        batch_size=64,
-        free_bits=256.0,  # MusicVAE hierdec-mel_16bar: 256 nats for 256 steps
-        checkpoint_every=100,
-    )
+    """MusicVAE's flat set-up for short windows; 16-bar models stack (``StackedTrainConfig``)."""
+    if bars > 4:
+        raise ValueError(f"{bars}-bar models stack on a 2-bar model: use StackedTrainConfig")
+    return MelodyTrainConfig(bars=bars)
 
 
 def beta(step: int, config: MelodyTrainConfig) -> float:
@@ -86,8 +92,9 @@ def beta(step: int, config: MelodyTrainConfig) -> float:
 
 
 def kl_cost(kl: Tensor, beta: float, free_bits: float) -> Tensor:
-    """beta * max(KL - free bits, 0) per example: KL up to ``free_bits`` nats is free."""
-    return beta * (kl - free_bits).clamp(min=0.0)
+    """beta * max(KL - free bits, 0) per example: KL (in nats) up to ``free_bits`` bits,
+    i.e. ``free_bits * ln 2`` nats, is free, as MusicVAE counts it."""
+    return beta * (kl - free_bits * math.log(2.0)).clamp(min=0.0)
 
 
 def teacher_forcing_prob(step: int, config: MelodyTrainConfig) -> float:
@@ -97,9 +104,10 @@ def teacher_forcing_prob(step: int, config: MelodyTrainConfig) -> float:
 
 
 def melody_loss(
-    config: MelodyTrainConfig,
+    config: MelodyTrainConfig, adaptation: Adaptation | None = None
 ) -> Callable[[nn.Module, Tensor, int], tuple[Tensor, dict[str, Any]]]:
-    """The loss function ``train`` calls as ``loss_fn(model, batch, step)``."""
+    """The loss function ``train`` calls as ``loss_fn(model, batch, step)``; with an
+    ``adaptation`` the domain-adversarial term of ``adapt.py`` is added."""
 
     def loss_fn(net: nn.Module, batch: Tensor, step: int) -> tuple[Tensor, dict[str, Any]]:
         vae = unwrap(net)
@@ -120,6 +128,9 @@ def melody_loss(
             "tau": tau,
             "accuracy": (logits.argmax(dim=-1) == x).float().mean().detach(),
         }
+        if adaptation is not None:
+            term, logged = domain_term(vae, adaptation, mu, step, config.seed)
+            loss, metrics = loss + term, metrics | logged
         return loss, metrics
 
     return loss_fn
@@ -135,14 +146,18 @@ def train_melody_vae(
     progress: bool = True,
     command: str | None = None,
     options: RunOptions | None = None,
+    transfer: TransferOptions | None = None,
 ) -> TrainResult:
     """Train on the ``config.bars``-bar windows of a melody cache; write ``out_dir``.
 
     ``init`` is a shipped model name or a model folder to start from (transfer learning;
-    its config replaces ``config.model``); ``freeze_encoder`` then trains the decoder only.
+    its config replaces ``config.model``); ``freeze_encoder`` then trains the decoder only
+    (the same as ``transfer.freeze=["encoder"]``). ``transfer`` also scales parts'
+    learning rates and adapts adversarially from a source cache (``adapt.py``).
     Held-out accuracy is appended to ``out_dir/eval.jsonl`` at each checkpoint. ``command``
     is recorded in the checkpoint and the model's config (default: this process's argv).
     """
+    transfer = transfer or TransferOptions()
     windows, held_out = _training_windows(dataset_path, config.bars)
     if init is not None:
         model = MelodyVAE.from_pretrained(init).train()
@@ -155,9 +170,13 @@ def train_melody_vae(
     else:
         torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
         model = MelodyVAE(replace(config.model, bars=config.bars))
-    if freeze_encoder:
-        for part in (model.enc_embed, model.encoder, model.to_mu, model.to_logvar):
-            part.requires_grad_(False)
+    freeze(model, sorted({*transfer.freeze, *(["encoder"] if freeze_encoder else [])}))
+    scales = lr_scales(model, transfer.lr_scale)
+    adaptation = None
+    if transfer.adapt_from is not None:
+        source = load_source(transfer.adapt_from, config.bars)
+        adaptation = Adaptation(source, transfer.domain_adversarial, config.steps, config.transpose)
+        model = AdaptingVAE(model)
 
     train_config = TrainConfig(
         steps=config.steps,
@@ -171,19 +190,24 @@ def train_melody_vae(
         log_every=config.log_every,
         seed=config.seed,
     )
-    return train(
+    result = train(
         model,
         windows,
-        melody_loss(config),
+        melody_loss(config, adaptation),
         train_config,
         out_dir,
         resume=resume,
         progress=progress,
         command=command,
-        on_checkpoint=_held_out_scorer(model, held_out, Path(out_dir)),
+        make_optimizer=lambda params, c: torch.optim.AdamW(
+            param_groups(params, scales, c.weight_decay), lr=c.lr
+        ),
+        on_checkpoint=_held_out_scorer(getattr(model, "vae", model), held_out, Path(out_dir)),
         best_metric=BEST_METRIC,
         options=options,
     )
+    _export_with_prior(getattr(model, "vae", model), windows, result)
+    return result
 
 
 def _training_windows(dataset_path: str | Path, bars: int) -> tuple[Tensor, np.ndarray]:
@@ -231,7 +255,9 @@ class StackedTrainConfig:
     """The 16-bar recipe: only the top level of a ``StackedMelodyVAE`` trains."""
 
     bars: int = 16
-    model: StackedMelodyVAEConfig = field(default_factory=StackedMelodyVAEConfig)
+    model: StackedMelodyVAEConfig = field(
+        default_factory=lambda: StackedMelodyVAEConfig(seam_ties=True)
+    )
     segment_model: str = "melody-2bar"  # the trained short model the top level stands on
     steps: int = 15000  # ~0.05 s a step on one CPU core, after the 2-bar codes (~5 min)
     batch_size: int = 64
@@ -239,7 +265,7 @@ class StackedTrainConfig:
     min_lr: float = 1e-5
     max_beta: float = 0.2  # MusicVAE hierdec-mel_16bar
     beta_rate: float = 0.9995
-    free_bits: float = 256.0  # MusicVAE hierdec-mel_16bar
+    free_bits: float = 370.0  # bits; = 256 nats, what melody-16bar trained with (MusicVAE: 256)
     transpose: int = 5
     grad_clip: float = 1.0
     checkpoint_every: int = 500
@@ -250,16 +276,22 @@ class StackedTrainConfig:
 def segment_posterior_table(
     model: StackedMelodyVAE, windows: Tensor, transpose_max: int, progress: bool = True
 ) -> Tensor:
-    """Each window's segment posteriors in every key within +-transpose_max semitones.
+    """Each window's segment posteriors in every key within +-transpose_max semitones, and
+    whether a note is tied into each segment.
 
-    [N, 2 * transpose_max + 1, segments, 2 * code] (mu, then log sigma^2): the frozen 2-bar
-    encoder runs once per window and key here instead of at every training step.
+    [N, 2 * transpose_max + 1, segments, 2 * code + 1] (mu, then log sigma^2, then the tie
+    flag of ``stacked.seam_ties``): the frozen 2-bar encoder runs once per window and key
+    here instead of at every training step.
     """
     shifts = range(-transpose_max, transpose_max + 1)
     table = []
     with torch.no_grad():
         for chunk in track(windows.split(256), -(-len(windows) // 256), "2-bar codes", progress):
-            keys = [torch.cat(model.segment_posteriors(transpose(chunk, k)), -1) for k in shifts]
+            ties = seam_ties(chunk, model.segment_steps)[..., None]
+            keys = [
+                torch.cat([*model.segment_posteriors(transpose(chunk, k)), ties], -1)
+                for k in shifts
+            ]
             table.append(torch.stack(keys, dim=1))
     return torch.cat(table)
 
@@ -267,7 +299,8 @@ def segment_posterior_table(
 def stacked_loss(
     config: StackedTrainConfig,
 ) -> Callable[[nn.Module, Tensor, int], tuple[Tensor, dict[str, Any]]]:
-    """Gaussian NLL of the predicted segment codes under the 2-bar posteriors, plus the KL.
+    """Gaussian NLL of the predicted segment codes under the 2-bar posteriors, plus the KL,
+    plus (with ``seam_ties``) the cross-entropy of the predicted ties over seams.
 
     A batch is rows of ``segment_posterior_table``; each window is read in one key, drawn
     by a generator seeded with the step, so a resumed run sees the same batches.
@@ -277,18 +310,27 @@ def stacked_loss(
         vae = unwrap(net)
         pick = torch.Generator().manual_seed(_step_seed(config.seed, step))
         key = torch.randint(batch.shape[1], (len(batch),), generator=pick).to(batch.device)
-        seg_mu, seg_logvar = batch[torch.arange(len(batch), device=batch.device), key].chunk(2, -1)
+        rows = batch[torch.arange(len(batch), device=batch.device), key]
+        seg_mu, seg_logvar = rows[..., :-1].chunk(2, -1)
+        ties = rows[..., -1]
         seg_std = (0.5 * seg_logvar).exp()
         # The encoder reads codes drawn from the 2-bar posteriors, not their means, so it
         # learns to read any code the 2-bar model would decode to the same segment.
-        mu, logvar = vae.encode_codes(seg_mu + torch.randn_like(seg_mu) * seg_std)
+        mu, logvar = vae.encode_codes(seg_mu + torch.randn_like(seg_mu) * seg_std, ties)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        codes = vae.codes(z, seg_mu.shape[1])
+        codes, tie_logits = vae.conduct(z, seg_mu.shape[1])
         recon = (0.5 * ((codes - seg_mu) / seg_std).pow(2)).sum(dim=(1, 2))
+        metrics = {}
+        if tie_logits is not None:  # every seam; nothing is tied into the first segment
+            tied = F.binary_cross_entropy_with_logits(
+                tie_logits[:, 1:], ties[:, 1:], reduction="none"
+            ).sum(dim=1)
+            recon = recon + tied
+            metrics["tie_nll"] = tied.mean().detach()
         kl = kl_divergence(mu, logvar)
         b = config.max_beta * (1.0 - config.beta_rate**step)
         loss = (recon + kl_cost(kl, b, config.free_bits)).mean()
-        return loss, {"recon": recon.mean().detach(), "kl": kl.mean().detach(), "beta": b}
+        return loss, {"recon": recon.mean().detach(), "kl": kl.mean().detach(), "beta": b} | metrics
 
     return loss_fn
 
@@ -321,8 +363,6 @@ def train_stacked_vae(
             )
     else:
         segment = MelodyVAE.from_pretrained(config.segment_model)
-        if segment.config.hierarchical:
-            raise UserError(f"{config.segment_model}: the segment model must be a flat model")
         torch.manual_seed(config.seed)
         model = StackedMelodyVAE(replace(config.model, bars=config.bars, segment=segment.config))
         model.segment.load_state_dict(segment.state_dict())
@@ -356,11 +396,16 @@ def train_stacked_vae(
         best_metric=BEST_METRIC,
         options=options,
     )
-    # The exported model draws its codes where the training melodies' codes lie.
+    _export_with_prior(model, windows, result)
+    return result
+
+
+def _export_with_prior(model: MelodyVAE | StackedMelodyVAE, windows: Tensor, result: TrainResult):
+    """Fit the prior to the training windows' codes and save the model folder again, so the
+    exported model draws its codes where the training melodies' codes lie (``prior.py``)."""
     model.eval().fit_prior(windows)
-    if is_main_process():  # under torchrun rank 0 alone writes the model folder
+    if is_main_process() and result.model_dir is not None:  # rank 0 alone writes the folder
         record = read_config(result.model_dir)
         facts = {k: v for k, v in record.items() if k not in ("model_type", "config")}
         facts.pop("museforge_version", None)
         model.save_pretrained(result.model_dir, extra=facts)
-    return result
