@@ -18,7 +18,7 @@ from studio_server import StudioProcess, csrf_client, free_port, wait_for_job
 
 from museforge.core.store import Store
 
-STEPS = 6
+STEPS = 30  # enough that the kill lands mid-run on an idle machine too
 
 
 def _picture() -> bytes:
@@ -43,7 +43,7 @@ def test_a_training_killed_mid_run_resumes_from_its_checkpoint(tmp_path):
             job_id = client.post(
                 "/train/style",
                 files={"style": ("rings.png", _picture(), "image/png")},
-                data={"steps": STEPS, "batch_size": 1, "crop": 32, "style_size": 32, "width": 4},
+                data={"steps": STEPS, "batch_size": 1, "crop": 128, "style_size": 64, "width": 8},
             ).json()["job"]
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:  # past the first checkpoint (every step)
