@@ -70,7 +70,7 @@ def config_for(network: str, size: int, steps: int | None) -> StyleConfig:
     """The default settings, or for random-multiscale those it was the default with."""
     if network == "random-multiscale":
         config = StyleConfig(size=size, features=network, optimizer="adam", steps=300)
-        config.min_scale, config.fine_layers = 256, None
+        config.min_scale, config.fine_layers, config.later_steps_fraction = 256, None, 0.5
     else:
         config = StyleConfig(size=size, features=network)
     if steps is not None:
