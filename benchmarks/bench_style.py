@@ -17,7 +17,8 @@
    contact sheet of every result (``s`` judged distance, ``e`` content structure) to
    ``.bench/style-sheet.png``.
 2. Speed: the default ``stylize`` (VGG16) of one photo at 512 px on two threads, wall time
-   (the issue asks for <= 120 s).
+   (the issue asks for <= 120 s), also in units of a fixed computation timed in the same
+   process, with the load average, since the machine may be shared.
 
 ``--quick`` runs a tiny version (48 px, 3 steps, one pair) to check the script.
 """
@@ -35,6 +36,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from museforge.core.timing import load_average, reference_seconds
 from museforge.image.io import labelled_grid, load_image, save_png, tensor_to_image
 from museforge.image.style.features import FeatureNet, build_features
 from museforge.image.style.gatys import StyleConfig, stylize
@@ -68,7 +70,7 @@ def config_for(network: str, size: int, steps: int | None) -> StyleConfig:
     """The default settings, or for random-multiscale those it was the default with."""
     if network == "random-multiscale":
         config = StyleConfig(size=size, features=network, optimizer="adam", steps=300)
-        config.min_scale = 256
+        config.min_scale, config.fine_layers, config.later_steps_fraction = 256, None, 0.5
     else:
         config = StyleConfig(size=size, features=network)
     if steps is not None:
@@ -150,14 +152,19 @@ def print_table(table: dict) -> None:
 
 
 def speed(s: Settings) -> dict:
+    """The default's wall time, and that time in units of a fixed computation timed just
+    before and after in this process (``reference_seconds``): on a shared machine the
+    ratio holds where the seconds swing with the load."""
     torch.set_num_threads(2)
     config = config_for("vgg16", s.speed_size, s.speed_steps)
     net = build_features(config.features)
     content = load_image("skimage:chelsea", s.speed_size)
     style = load_image("skimage:immunohistochemistry", s.speed_size)
+    load_before, reference = load_average(), reference_seconds()
     start = time.perf_counter()
     stylize(content, [style], config, net=net)
     seconds = time.perf_counter() - start
+    reference = (reference + reference_seconds()) / 2
     torch.set_num_threads(1)
     return {
         "speed_features": config.features,
@@ -165,6 +172,10 @@ def speed(s: Settings) -> dict:
         "speed_scales": list(config.resolved_scales()),
         "speed_threads": 2,
         "default_stylize_s": round(seconds, 2),
+        "reference_s": round(reference, 4),
+        "default_stylize_in_references": round(seconds / reference, 1),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
     }
 
 

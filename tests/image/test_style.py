@@ -26,6 +26,7 @@ from museforge.image.style.features import (
 )
 from museforge.image.style.gatys import (
     StyleConfig,
+    StyleLoss,
     check_blend,
     gram_matrix,
     keep_colors,
@@ -287,3 +288,14 @@ def test_default_vgg16_lbfgs_keeps_descending_without_clamping_between_steps(hom
         stylize(content, [gravel], StyleConfig(steps=1, size=SIZE, precision="fp8"))
     with pytest.raises(UserError, match="choose adam or lbfgs"):
         stylize(content, [gravel], StyleConfig(steps=1, size=SIZE, optimizer="sgd"))
+
+
+def test_fine_scales_match_only_the_shallow_layers_against_the_coarse_result():
+    net = build_features("random-multiscale")
+    config = StyleConfig(size=512)
+    assert config.resolved_scales() == (256, 512)
+    image, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    loss = StyleLoss(net, image, [style], [1.0], config, shallow=2)
+    assert loss.style_layers == net.style_layers[:2]
+    assert loss.content_layers == net.style_layers[1:2]
+    assert float(loss(image)["content"]) == 0.0  # the anchor itself keeps its layout

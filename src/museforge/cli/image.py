@@ -43,7 +43,7 @@ StepsOpt = Annotated[
     typer.Option(
         min=1,
         max=100_000,
-        help="Optimiser steps at the first scale (half at later ones); an L-BFGS step "
+        help="Optimiser steps at the first scale (a fifth at later ones); an L-BFGS step "
         "evaluates the loss twice.",
     ),
 ]
@@ -111,7 +111,8 @@ def stylize_cmd(
         str | None,
         typer.Option(
             help="Fast mode: a trained style network (a shipped style-* name or a folder from "
-            "`image style train`) instead of --style; one pass, under a second."
+            "`image style train`); one pass, under a second. With a shipped style-*, one "
+            "--style picture replaces its preset: any picture works."
         ),
     ] = None,
     blend: Annotated[
@@ -119,7 +120,7 @@ def stylize_cmd(
         typer.Option(help="Blend weights of the styles, comma-separated, e.g. 0.7,0.3."),
     ] = None,
     size: SizeOpt = 512,
-    steps: StepsOpt = 60,
+    steps: StepsOpt = 30,
     features: FeaturesOpt = "vgg16",
     preserve_colors: Annotated[
         bool,
@@ -163,11 +164,7 @@ def stylize_cmd(
 
     out = _out_png(out)
     if fast is not None:
-        if style:
-            raise typer.BadParameter(
-                "give --style images or --fast STYLE, not both", param_hint="--fast"
-            )
-        _fast(content, fast, out, size, preserve_colors, mask)
+        _fast(content, fast, out, size, preserve_colors, mask, style or [])
         return
     if not style:
         raise typer.BadParameter(
@@ -203,17 +200,35 @@ def stylize_cmd(
 
 
 def _fast(
-    content: str, fast: str, out: Path, size: int, preserve_colors: bool, mask: str | None
+    content: str,
+    fast: str,
+    out: Path,
+    size: int,
+    preserve_colors: bool,
+    mask: str | None,
+    style: list[str],
 ) -> None:
-    """``stylize --fast``: one forward pass of a trained network, in tiles when large."""
+    """``stylize --fast``: one forward pass of a trained network, in tiles when large; an
+    arbitrary-style network takes its style from the one ``style`` picture when given."""
     from museforge.core.checkpoints import model_id
     from museforge.image.io import load_image, load_mask, resolve_source
+    from museforge.image.style.arbitrary import STYLE_SIZE, ArbitraryStyleNet
     from museforge.image.style.fast import load_fast_style, stylize_fast
+    from museforge.image.style.features import build_features
     from museforge.image.style.gatys import keep_colors
 
-    for source in [content, *([mask] if mask else [])]:
+    for source in [content, *style, *([mask] if mask else [])]:
         resolve_source(source)
     model = load_fast_style(fast)
+    if style and (len(style) > 1 or not isinstance(model, ArbitraryStyleNet)):
+        raise typer.BadParameter(
+            f"{fast} paints one style: give --style images or --fast STYLE, not both "
+            "(a shipped style-* takes one --style picture)",
+            param_hint="--fast",
+        )
+    if style:
+        encoder = build_features(model.config.encoder)
+        model.keep_style(encoder, load_image(style[0], STYLE_SIZE), style[0])
     content_t = load_image(content, size)
     mask_t = load_mask(mask, *content_t.shape[-2:]) if mask else None
     image = stylize_fast(model, content_t, tile=FAST_TILE)
@@ -229,8 +244,9 @@ def _fast(
         "preserve_colors": preserve_colors,
         "mask": mask,
         "tile": FAST_TILE,
+        "styles": style,
     }
-    inputs = {"content": [content], "mask": [mask] if mask else []}
+    inputs = {"content": [content], "style": style, "mask": [mask] if mask else []}
     _keep(image, out, inputs, params, 0, model_id(fast))
 
 

@@ -1,27 +1,32 @@
 """The image part of ``museforge demo``: a photo painted by each shipped fast style, once as
 it comes and once keeping the photo's colours, beside the style images they learnt from;
-then the same photo painted by the optimisation (Gatys et al.), which takes seconds
-rather than a fraction of one and moves much further towards its style."""
+the arbitrary-style network after a picture it never saw in training; then the same photo
+painted by the optimisation (Gatys et al.), which takes seconds rather than a fraction of
+one and moves further towards its style."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
+from torch import Tensor
+
 from museforge.core.checkpoints import model_id, shipped_models
 from museforge.core.gallery import Item, Section
 from museforge.core.store import Store
 from museforge.image.io import SAMPLE_PREFIX, load_image, save_png
 from museforge.image.results import keep_image
+from museforge.image.style.arbitrary import ArbitraryStyleNet, stylize_any
 from museforge.image.style.fast import load_fast_style, stylize_fast
 from museforge.image.style.gatys import StyleConfig, keep_colors, stylize
 
 CONTENT = "skimage:chelsea"
 SIZE = 384
-MAX_STYLES = 2
+MAX_STYLES = 6
+UNSEEN_STYLE = "skimage:brick"  # held out of the arbitrary-style network's training
 STYLES: list[str] | None = None  # None: the shipped style-* networks
 OPTIMISED_STYLE = "skimage:immunohistochemistry"
-OPTIMISED = StyleConfig(size=256, steps=40)  # VGG16, L-BFGS: 128 then 256 px
+OPTIMISED = StyleConfig(size=256, steps=30)  # VGG16, L-BFGS at 256 px
 
 
 def _styles() -> list[str]:
@@ -69,15 +74,37 @@ def demo_section(out_dir: Path, seed: int = 0) -> Section:
                         provenance={"artifact": artifact[:12], "model": mid},
                     )
                 )
+        arbitrary = [s for s in styles if isinstance(load_fast_style(s), ArbitraryStyleNet)]
+        if arbitrary:
+            items += _unseen(arbitrary[0], content, folder, seed, store)
         items += _optimised(folder, seed, store)
     names = ", ".join(Path(s).name for s in styles) or "none shipped"
     intro = (
         f"A photo painted by the shipped fast style networks ({names}), one forward pass "
         "each, as they come and keeping the photo's colours; each learnt its style from the "
-        f"picture shown before it. Last, the optimisation ({OPTIMISED.steps} steps at "
+        "picture shown before it; then the same network after a picture it never saw in "
+        f"training. Last, the optimisation ({OPTIMISED.steps} steps at "
         f"{OPTIMISED.size} px, {OPTIMISED.features} features) with the tissue picture."
     )
     return Section(title="Style transfer", intro=intro, items=items)
+
+
+def _unseen(spec: str, content: Tensor, folder: Path, seed: int, store: Store) -> list[Item]:
+    """The arbitrary-style network after a picture it was never trained on."""
+    model = load_fast_style(spec)
+    style_png = save_png(load_image(UNSEEN_STYLE, SIZE), folder / "unseen-source.png")
+    result = stylize_any(model, content, load_image(UNSEEN_STYLE, SIZE))
+    path = folder / "unseen.png"
+    params = {"command": "stylize", "content": CONTENT, "fast": spec, "styles": [UNSEEN_STYLE]}
+    params["size"] = SIZE
+    inputs = {"content": [CONTENT], "style": [UNSEEN_STYLE]}
+    mid = model_id(spec)
+    artifact = keep_image(result, path, inputs, params=params, seed=seed, model_id=mid, store=store)
+    provenance = {"artifact": artifact[:12], "model": mid}
+    return [
+        Item(kind="image", title="A style never seen in training", path=style_png),
+        Item(kind="image", title="Any picture as the style", path=path, provenance=provenance),
+    ]
 
 
 def _optimised(folder: Path, seed: int, store: Store) -> list[Item]:

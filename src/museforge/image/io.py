@@ -39,6 +39,12 @@ SAMPLES = {
     "brick": "brick.png",
     "grass": "grass.png",
     "gravel": "gravel.png",
+    "coins": "coins.png",
+    "color": "color.png",
+    "camera": "camera.png",
+    "moon": "moon.png",
+    "text": "text.png",
+    "page": "page.png",
 }
 
 

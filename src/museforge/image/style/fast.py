@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from museforge.core.checkpoints import Pretrained
+from museforge.core.checkpoints import Pretrained, load_model
 from museforge.core.training import RunOptions, TrainConfig, TrainResult, train
 from museforge.errors import UserError
 from museforge.image.style.features import FeatureNet, build_features
@@ -130,7 +130,7 @@ class TransformNet(nn.Module, Pretrained):
 
 
 @torch.no_grad()
-def stylize_fast(model: TransformNet, image: Tensor, tile: int | None = None) -> Tensor:
+def stylize_fast(model: nn.Module, image: Tensor, tile: int | None = None) -> Tensor:
     """Stylise ``image`` ``[1, 3, H, W]`` in one forward pass; ``tile`` bounds the memory.
 
     With ``tile`` (pixels), the image is processed in overlapping tiles whose seams are
@@ -316,6 +316,9 @@ def train_fast_style(
     )
 
 
-def load_fast_style(name_or_path: str | Path) -> TransformNet:
-    """A shipped style by name (``style-...``) or a model folder from ``image style train``."""
-    return TransformNet.from_pretrained(name_or_path)
+def load_fast_style(name_or_path: str | Path) -> nn.Module:
+    """A shipped style by name (``style-...``: a preset of the arbitrary-style network) or a
+    model folder from ``image style train`` (a per-style network)."""
+    from museforge.image.style.arbitrary import ArbitraryStyleNet
+
+    return load_model(name_or_path, [TransformNet, ArbitraryStyleNet], "a fast style")
