@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from museforge.core.creativity import distinct_n
 from museforge.story.grammar import load_grammar
@@ -32,7 +33,9 @@ from museforge.story.llm import LanguageModel, load_language_model
 from museforge.story.metrics import repeated_ngram_share
 from museforge.story.plan import Plan
 from museforge.story.premise import premise_coverage
-from museforge.story.prose import names, pronoun_slips, write_story
+from museforge.story.prose import DRAFTS, names, pronoun_slips, write_story
+from museforge.story.render import plan_markdown, story_markdown
+from museforge.story.small_model import ON
 
 OWN_PREMISES = (
     "A cartographer discovers that her maps redraw themselves at night",
@@ -60,11 +63,15 @@ def _figures(premise: str, text: str, seconds: float) -> dict:
     }
 
 
-def planned(model: LanguageModel, premise: str, words: int) -> dict:
+def planned(model: LanguageModel, premise: str, words: int, args: argparse.Namespace) -> dict:
     start = time.perf_counter()
-    plan = plan_story(model, premise, STRUCTURE, seed=SEED)
-    write_story(model, plan, words)
+    profile = ON if args.small_model else None
+    plan = plan_story(model, premise, STRUCTURE, seed=SEED, profile=profile)
+    write_story(model, plan, words, drafts=args.drafts)
     text = plan.text()
+    if args.out:
+        (args.out / f"planner-{args.index}.md").write_text(story_markdown(plan), encoding="utf-8")
+        (args.out / f"planner-{args.index}.plan.md").write_text(plan_markdown(plan), "utf-8")
     hero = plan.characters[0]
     return _figures(premise, text, time.perf_counter() - start) | {
         "fallbacks": sum("stock text" in note for note in plan.notes),
@@ -77,7 +84,7 @@ def planned(model: LanguageModel, premise: str, words: int) -> dict:
     }
 
 
-def one_prompt(model: LanguageModel, premise: str, words: int) -> dict:
+def one_prompt(model: LanguageModel, premise: str, words: int, args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     chat = [
         {"role": "system", "content": "You are a novelist."},
@@ -85,6 +92,8 @@ def one_prompt(model: LanguageModel, premise: str, words: int) -> dict:
     ]
     text = model.complete(chat, max_tokens=min(4096, int(words * 1.6)), temperature=0.8, seed=SEED)
     plan = Plan(premise, STRUCTURE)
+    if args.out:
+        (args.out / f"one-prompt-{args.index}.md").write_text(text, encoding="utf-8")
     return _figures(premise, text, time.perf_counter() - start) | {
         "pronoun_slips": pronoun_slips(plan, text)
     }
@@ -100,8 +109,19 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--words", type=int, default=800)
     parser.add_argument("--premises", type=int, default=8)
+    parser.add_argument("--first", type=int, default=0, help="Start at this premise (from 0).")
     parser.add_argument("--only", choices=("planner", "one-prompt"), default=None)
+    parser.add_argument("--drafts", type=int, default=DRAFTS, help="Drafts per scene (planner).")
+    parser.add_argument(
+        "--small-model",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="The small-model guards on plan answers (planner).",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="Write each story here.")
     args = parser.parse_args()
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
     model = load_language_model(args.model)
     ways = {"planner": planned, "one-prompt": one_prompt}
     rows: dict[str, list[dict]] = {way: [] for way in ways}
@@ -109,7 +129,10 @@ def main() -> None:
         if args.only and way != args.only:
             continue
         for i, premise in enumerate(premises(args.premises)):
-            row = {"way": way, "premise": i, **write(model, premise, args.words)}
+            if i < args.first:
+                continue
+            args.index = i
+            row = {"way": way, "premise": i, **write(model, premise, args.words, args)}
             rows[way].append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     summary = {
