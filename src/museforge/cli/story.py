@@ -126,6 +126,27 @@ def models_cmd(
     print(f"more: put a .gguf file or a model folder in {models.models_dir()}")
 
 
+@app.command("pull")
+def pull_cmd(
+    name: Annotated[str, typer.Argument(help="A curated model's name (qwen2.5-coder-1.5b).")],
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            help="A JSON file of models to pull by name, each with its hub repository, "
+            "revision (a commit), file, sha256 and size, instead of the curated list."
+        ),
+    ] = None,
+) -> None:
+    """Download a curated model from the Hugging Face hub ($HF_ENDPOINT, else huggingface.co)
+    at its pinned revision into $MUSEFORGE_HOME/models, checked against its pinned sha256;
+    then --model NAME selects it."""
+    from museforge.story.pull import pull
+
+    with Console(stderr=True).status(f"pulling {name}"):
+        path = pull(name, manifest)
+    print(f"{path}: --model {name}")
+
+
 @app.command("serve")
 def serve_cmd(
     model: Annotated[
