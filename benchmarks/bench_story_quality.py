@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from museforge.story.llm import LanguageModel, load_language_model
 from museforge.story.metrics import repeated_ngram_share
 from museforge.story.plan import Plan
 from museforge.story.premise import premise_coverage
-from museforge.story.prose import DRAFTS, names, pronoun_slips, write_story
+from museforge.story.prose import DRAFTS, MAX_DRAFTS, names, opening, pronoun_slips, write_story
 from museforge.story.render import plan_markdown, story_markdown
 from museforge.story.small_model import ON
 
@@ -67,21 +68,46 @@ def planned(model: LanguageModel, premise: str, words: int, args: argparse.Names
     start = time.perf_counter()
     profile = ON if args.small_model else None
     plan = plan_story(model, premise, STRUCTURE, seed=SEED, profile=profile)
-    write_story(model, plan, words, drafts=args.drafts)
+    write_story(model, plan, words, drafts=args.drafts, max_drafts=args.max_drafts)
+    if args.out:
+        (args.out / f"planner-{args.index}.json").write_text(
+            json.dumps(plan.to_dict(), ensure_ascii=False), encoding="utf-8"
+        )
     text = plan.text()
     if args.out:
         (args.out / f"planner-{args.index}.md").write_text(story_markdown(plan), encoding="utf-8")
         (args.out / f"planner-{args.index}.plan.md").write_text(plan_markdown(plan), "utf-8")
     hero = plan.characters[0]
+    own = model_written(plan)
     return _figures(premise, text, time.perf_counter() - start) | {
         "fallbacks": sum("stock text" in note for note in plan.notes),
-        "characters_named": round(
-            sum(names(text, c.name) for c in plan.characters) / len(plan.characters), 3
-        ),
+        "characters_named": _share_named(plan, text),
+        "characters_named_by_model": _share_named(plan, own),
         "hero": f"{hero.name} ({hero.pronoun})",
+        "hero_in_every_scene": all(names(s.prose, hero.name) for s in plan.scenes),
+        "hero_pronoun_slips": pronoun_slips(plan, text, hero.name),
         "pronoun_slips": pronoun_slips(plan, text),
         "title": plan.title,
     }
+
+
+def _share_named(plan: Plan, text: str) -> float:
+    return round(sum(names(text, c.name) for c in plan.characters) / len(plan.characters), 3)
+
+
+def model_written(plan: Plan) -> str:
+    """The story without the words the code puts in, not the model: each scene's opening
+    words ("At the harbour wall, Mara Quillby") and the name that opens a paragraph for a
+    character a draft left out."""
+    texts = []
+    for i, scene in enumerate(plan.scenes):
+        prose = scene.prose.removeprefix(opening(plan, i))
+        for note in plan.notes:
+            found = re.match(rf"scene {i + 1}: a paragraph opened with (.+)'s name$", note)
+            if found:
+                prose = prose.replace(f"\n\n{found.group(1)}", "\n\n", 1)
+        texts.append(prose)
+    return "\n\n".join(texts)
 
 
 def one_prompt(model: LanguageModel, premise: str, words: int, args: argparse.Namespace) -> dict:
@@ -112,6 +138,7 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0, help="Start at this premise (from 0).")
     parser.add_argument("--only", choices=("planner", "one-prompt"), default=None)
     parser.add_argument("--drafts", type=int, default=DRAFTS, help="Drafts per scene (planner).")
+    parser.add_argument("--max-drafts", type=int, default=MAX_DRAFTS, help="See write_story.")
     parser.add_argument(
         "--small-model",
         action=argparse.BooleanOptionalAction,

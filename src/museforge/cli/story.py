@@ -437,7 +437,16 @@ def new_cmd(
             help="Drafts of each scene; the one that repeats least, keeps to its "
             "beat and names its cast is kept.",
         ),
-    ] = 3,
+    ] = 2,
+    max_drafts: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=8,
+            help="More drafts of a scene, up to this many, while every draft so far repeats "
+            "the story before it (rep-4 over 0.04).",
+        ),
+    ] = 5,
     small_model: Annotated[
         bool,
         typer.Option(
@@ -485,7 +494,13 @@ def new_cmd(
             profile=ON if small_model else None,
         )
         write_story(
-            language_model, plan, words, drafts=drafts, on_progress=progress, on_piece=piece
+            language_model,
+            plan,
+            words,
+            drafts=drafts,
+            on_progress=progress,
+            on_piece=piece,
+            max_drafts=max_drafts,
         )
     folder = make_out_dir(out)
     _write_atomically(

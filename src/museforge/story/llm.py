@@ -302,15 +302,19 @@ class LlamaCppModel(LanguageModel):
         """llama.cpp logits processors that apply ``penalties``, or None."""
         if penalties is None or not penalties.active:
             return None
+        import numpy as np
         from llama_cpp import LogitsProcessorList
 
         breakers = self._llama.tokenize(b"\n", add_bos=False)
-        start: list[int] = []  # the prompt's length: the context at the first call
+        history = self._llama.tokenize(penalties.history.encode(), add_bos=False)
+        before = np.array(history, dtype=np.intc)
+        start: list[int] = []  # the history's and the prompt's length at the first call
 
         def penalise(input_ids: Any, scores: Any) -> Any:
+            context = np.concatenate([before, input_ids]) if len(before) else input_ids
             if not start:
-                start.append(len(input_ids))
-            return apply_penalties(input_ids, start[0], scores, penalties, breakers)
+                start.append(len(context))
+            return apply_penalties(context, start[0], scores, penalties, breakers)
 
         return LogitsProcessorList([penalise])
 
