@@ -9,13 +9,24 @@ at seed 0, with these figures:
   looping) and distinct-2 (distinct word pairs over all; higher is more varied);
 - premise coverage: the share of the premise's content words the story uses;
 - fallbacks: plan parts the model did not write (stock text), planner only;
-- characters named: the share of the plan's characters the prose names, planner only;
+- characters named: the share of the plan's characters the prose names, planner only, in
+  the whole story ("characters_named") and in the words the model wrote
+  ("characters_named_by_model"): the code itself starts each scene with a character's name
+  and opens a paragraph with the name of one a draft left out, so the first figure
+  measures the code as much as the model, the second only the model;
+- the protagonist: named in every scene, and "hero_pronoun_slips", sentences that name
+  only the protagonist with a he/she that is not theirs (the name itself is the plan's
+  and cannot change; the pronoun can);
 - pronoun slips: sentences naming one character with a he/she that is not theirs;
 - seconds per story, on this machine's threads for llama.cpp.
 
-``python benchmarks/bench_story_quality.py [--model SPEC] [--words N] [--premises K]`` prints
-one JSON object per story and then a summary line; run it alone (two llama.cpp processes
-slow each other down many times over).
+"plan-only" (``--only plan-only``) makes the plans alone and counts their fallbacks: the
+cheap way to see whether a model writes its own plans.
+
+``python benchmarks/bench_story_quality.py [--model SPEC] [--words N] [--premises K]
+[--first I] [--drafts N] [--max-drafts N] [--no-small-model] [--out DIR]`` prints one JSON
+object per story and then a summary line; run it alone (two llama.cpp processes slow each
+other down many times over).
 """
 
 from __future__ import annotations
@@ -125,6 +136,22 @@ def one_prompt(model: LanguageModel, premise: str, words: int, args: argparse.Na
     }
 
 
+def plan_only(model: LanguageModel, premise: str, words: int, args: argparse.Namespace) -> dict:
+    """The plan alone (no prose): how many of its parts fell back to stock text."""
+    start = time.perf_counter()
+    profile = ON if args.small_model else None
+    plan = plan_story(model, premise, STRUCTURE, seed=SEED, profile=profile)
+    if args.out:
+        (args.out / f"plan-{args.index}.plan.md").write_text(plan_markdown(plan), "utf-8")
+    hero = plan.characters[0]
+    return {
+        "fallbacks": sum("stock text" in note for note in plan.notes),
+        "hero": f"{hero.name} ({hero.pronoun})",
+        "title": plan.title,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
 def _mean(rows: list[dict], key: str) -> float:
     values = [row[key] for row in rows if key in row]
     return round(sum(values) / len(values), 4) if values else 0.0
@@ -136,7 +163,7 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=800)
     parser.add_argument("--premises", type=int, default=8)
     parser.add_argument("--first", type=int, default=0, help="Start at this premise (from 0).")
-    parser.add_argument("--only", choices=("planner", "one-prompt"), default=None)
+    parser.add_argument("--only", choices=("planner", "one-prompt", "plan-only"), default=None)
     parser.add_argument("--drafts", type=int, default=DRAFTS, help="Drafts per scene (planner).")
     parser.add_argument("--max-drafts", type=int, default=MAX_DRAFTS, help="See write_story.")
     parser.add_argument(
@@ -150,11 +177,11 @@ def main() -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     model = load_language_model(args.model)
-    ways = {"planner": planned, "one-prompt": one_prompt}
+    ways = {"planner": planned, "one-prompt": one_prompt, "plan-only": plan_only}
     rows: dict[str, list[dict]] = {way: [] for way in ways}
     for way, write in ways.items():
-        if args.only and way != args.only:
-            continue
+        if way != (args.only or way) or (not args.only and way == "plan-only"):
+            continue  # plan-only runs only when asked
         for i, premise in enumerate(premises(args.premises)):
             if i < args.first:
                 continue
@@ -168,8 +195,8 @@ def main() -> None:
             for key in ("words", "rep4", "distinct2", "premise_coverage", "seconds", "fallbacks")
         }
         | {
-            "min_words": min((r["words"] for r in found), default=0),
-            "max_rep4": max((r["rep4"] for r in found), default=0),
+            "min_words": min((r.get("words", 0) for r in found), default=0),
+            "max_rep4": max((r.get("rep4", 0) for r in found), default=0),
         }
         for way, found in rows.items()
         if found
