@@ -110,6 +110,8 @@ def test_the_premise_gives_the_protagonist_a_pronoun_and_a_description():
     premise = "A cartographer discovers that her maps redraw themselves at night"
     assert premise_pronoun(premise) == "she"
     assert premise_description(premise) == "a cartographer"
+    chess = "An overworked chess prodigy named Ines is handed a chess set"
+    assert premise_description(chess) == "an overworked chess prodigy"
     plan = plan_story(Canned("|||| ??"), premise, "kishotenketsu", seed=1)
     hero = plan.characters[0]
     assert (hero.pronoun, hero.description) == ("she", "a cartographer")

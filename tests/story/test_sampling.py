@@ -94,3 +94,11 @@ def test_the_history_counts_as_context_on_llama_cpp():
     assert out[ids[5]] == -np.inf and np.isfinite(out).sum() == len(out) - 1
     free = model._processors(Penalties(dry_multiplier=0, no_repeat=4))[0](answer, scores)
     assert np.isfinite(free).all()
+
+
+def test_answer_only_penalties_spare_the_prompt():
+    context = np.array([5, 6, 7, 8, 1, 5, 6, 7])  # the prompt 5 6 7 8 1, the answer 5 6 7
+    logits = np.zeros(10, dtype=np.float32)
+    p = Penalties(dry_multiplier=0, no_repeat=4, answer_only=True)
+    assert np.isfinite(apply_penalties(context, 5, logits, p)).all()
+    assert apply_penalties(context, 0, logits, p)[8] == -np.inf  # all of it is the answer

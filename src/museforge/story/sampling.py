@@ -48,6 +48,7 @@ class Penalties:
     frequency: float = 0.0  # OpenAI's frequency_penalty: off unless asked
     no_repeat: int = 0  # never repeat a run of this many tokens (0: off)
     history: str = ""  # text before the prompt that DRY and no_repeat look back over
+    answer_only: bool = False  # DRY and no_repeat look at the answer alone, not the prompt
 
     def __post_init__(self) -> None:
         numbers = (self.dry_multiplier, self.presence, self.frequency)
@@ -69,6 +70,10 @@ class Penalties:
 # penalty, which widens the vocabulary without breaking names (they are in the prompt, not
 # yet in the answer). The prose gives the story so far as ``history``.
 PROSE_PENALTIES = Penalties(presence=0.3)
+# What a plan's answers are sampled with: DRY and a ban on repeating 5 tokens within the
+# answer ("a master of the narrative, a master of the narrative"), but free to use the
+# prompt's words, which are the premise's.
+PLAN_PENALTIES = Penalties(no_repeat=5, answer_only=True)
 
 
 def dry_lengths(context: np.ndarray, breakers: Iterable[int] = ()) -> dict[int, int]:
@@ -105,8 +110,9 @@ def apply_penalties(
     token ids so far, the history's first; the answer begins at ``answer_start``) already
     says."""
     out = logits.copy()
+    scope = context[answer_start:] if penalties.answer_only else context
     lengths = (
-        dry_lengths(context, breakers) if penalties.dry_multiplier or penalties.no_repeat else {}
+        dry_lengths(scope, breakers) if penalties.dry_multiplier or penalties.no_repeat else {}
     )
     for token, length in lengths.items():
         if token >= len(out):
