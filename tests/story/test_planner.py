@@ -22,7 +22,7 @@ from museforge.story.prose import names, write_story
 from museforge.story.render import story_markdown
 
 PREMISE = "A lighthouse keeper finds a mechanical bird"
-WORDS = 50  # short: four scenes of one small draft each keep the file fast
+WORDS = 50  # short: four scenes of one small draft each (more only while one repeats) keep it fast
 PARTS = ("plan", "levels", "forms", "answers", "prose", "small_model", "premise", "render")
 
 
@@ -49,7 +49,7 @@ def _home(tmp_path, monkeypatch):
 def story() -> Plan:
     model = load_language_model("smollm2")
     plan = plan_story(model, PREMISE, "kishotenketsu", seed=0)
-    return write_story(model, plan, WORDS, drafts=1)
+    return write_story(model, plan, WORDS, drafts=1, max_drafts=3)
 
 
 def test_each_part_of_the_planner_is_a_module_under_400_lines():
@@ -110,6 +110,8 @@ def test_the_premise_gives_the_protagonist_a_pronoun_and_a_description():
     premise = "A cartographer discovers that her maps redraw themselves at night"
     assert premise_pronoun(premise) == "she"
     assert premise_description(premise) == "a cartographer"
+    chess = "An overworked chess prodigy named Ines is handed a chess set"
+    assert premise_description(chess) == "an overworked chess prodigy"
     plan = plan_story(Canned("|||| ??"), premise, "kishotenketsu", seed=1)
     hero = plan.characters[0]
     assert (hero.pronoun, hero.description) == ("she", "a cartographer")
@@ -155,7 +157,10 @@ def test_real_story_names_its_characters_and_repeats_little(story):
 def test_story_new_writes_the_same_story_for_the_same_seed(story, tmp_path, capsys):
     out = tmp_path / "story"
     args = ["story", "new", PREMISE, "--structure", "kishotenketsu", "--out", str(out)]
-    assert run([*args, "--seed", "0", "--words", str(WORDS), "--drafts", "1"]) == 0
+    assert (
+        run([*args, "--seed", "0", "--words", str(WORDS), "--drafts", "1", "--max-drafts", "3"])
+        == 0
+    )
     assert f"{story.word_count()} words in 4 scenes" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["plan.json", "plan.md", "story.md"]
     written = Plan.from_dict(json.loads((out / "plan.json").read_text()))

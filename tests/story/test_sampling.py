@@ -69,3 +69,36 @@ def copies(model) -> tuple[float, float]:
 def test_dry_breaks_a_copy_of_the_context_on_llama_cpp():
     plain, held = copies(load_language_model("smollm2", runtime="llama.cpp"))
     assert plain > 0.8 and held < 0.5, (plain, held)
+
+
+def test_no_repeat_bans_the_token_that_would_repeat_a_run():
+    context = np.array([5, 6, 7, 8, 1, 5, 6, 7])  # token 8 would repeat the run 5 6 7 8
+    logits = np.zeros(10, dtype=np.float32)
+    banned = apply_penalties(context, 8, logits, Penalties(dry_multiplier=0, no_repeat=4))
+    assert banned[8] == -np.inf and np.isfinite(np.delete(banned, 8)).all()
+    longer = apply_penalties(context, 8, logits, Penalties(dry_multiplier=0, no_repeat=5))
+    assert np.isfinite(longer).all()
+    with pytest.raises(UserError, match="no_repeat"):
+        Penalties(no_repeat=1)
+
+
+def test_the_history_counts_as_context_on_llama_cpp():
+    """The story so far, given as history, is looked back over like the prompt: the token
+    that would go on copying it is banned, and without the history it is not."""
+    model = load_language_model("smollm2", runtime="llama.cpp")
+    ids = model._llama.tokenize(SENTENCE.encode(), add_bos=False)
+    answer = np.array(ids[:5], dtype=np.intc)  # the sentence's first 5 tokens, again
+    scores = np.zeros(model._llama.n_vocab(), dtype=np.float32)
+    held = Penalties(dry_multiplier=0, no_repeat=4, history=SENTENCE)
+    out = model._processors(held)[0](answer, scores)
+    assert out[ids[5]] == -np.inf and np.isfinite(out).sum() == len(out) - 1
+    free = model._processors(Penalties(dry_multiplier=0, no_repeat=4))[0](answer, scores)
+    assert np.isfinite(free).all()
+
+
+def test_answer_only_penalties_spare_the_prompt():
+    context = np.array([5, 6, 7, 8, 1, 5, 6, 7])  # the prompt 5 6 7 8 1, the answer 5 6 7
+    logits = np.zeros(10, dtype=np.float32)
+    p = Penalties(dry_multiplier=0, no_repeat=4, answer_only=True)
+    assert np.isfinite(apply_penalties(context, 5, logits, p)).all()
+    assert apply_penalties(context, 0, logits, p)[8] == -np.inf  # all of it is the answer

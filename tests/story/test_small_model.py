@@ -63,6 +63,9 @@ def test_the_small_model_profile_refuses_chatter_and_labels_and_off_refuses_noth
         ("A fisherman named McAllister keeps the old boat.", "McAllister"),
         ("Zoë has kept to her quiet life; then Zoë must leave.", "Zoë"),
         ("A lighthouse keeper finds a mechanical bird", None),
+        ("After the birds leave, Esme, an absent-minded nurse, inherits a bird.", "Esme"),
+        ("Jean-Luc Picard, a starship captain, loses his ship.", "Jean-Luc Picard"),
+        ("In Paris, a man finds a door that was not there.", None),
     ],
 )
 def test_the_premise_gives_unicode_and_compound_names_whole(premise, name):

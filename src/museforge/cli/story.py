@@ -126,6 +126,27 @@ def models_cmd(
     print(f"more: put a .gguf file or a model folder in {models.models_dir()}")
 
 
+@app.command("pull")
+def pull_cmd(
+    name: Annotated[str, typer.Argument(help="A curated model's name (qwen2.5-coder-1.5b).")],
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            help="A JSON file of models to pull by name, each with its hub repository, "
+            "revision (a commit), file, sha256 and size, instead of the curated list."
+        ),
+    ] = None,
+) -> None:
+    """Download a curated model from the Hugging Face hub ($HF_ENDPOINT, else huggingface.co)
+    at its pinned revision into $MUSEFORGE_HOME/models, checked against its pinned sha256;
+    then --model NAME selects it."""
+    from museforge.story.pull import pull
+
+    with Console(stderr=True).status(f"pulling {name}"):
+        path = pull(name, manifest)
+    print(f"{path}: --model {name}")
+
+
 @app.command("serve")
 def serve_cmd(
     model: Annotated[
@@ -416,7 +437,16 @@ def new_cmd(
             help="Drafts of each scene; the one that repeats least, keeps to its "
             "beat and names its cast is kept.",
         ),
-    ] = 3,
+    ] = 2,
+    max_drafts: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=8,
+            help="More drafts of a scene, up to this many, while every draft so far repeats "
+            "the story before it (rep-4 over 0.04).",
+        ),
+    ] = 5,
     small_model: Annotated[
         bool,
         typer.Option(
@@ -464,7 +494,13 @@ def new_cmd(
             profile=ON if small_model else None,
         )
         write_story(
-            language_model, plan, words, drafts=drafts, on_progress=progress, on_piece=piece
+            language_model,
+            plan,
+            words,
+            drafts=drafts,
+            on_progress=progress,
+            on_piece=piece,
+            max_drafts=max_drafts,
         )
     folder = make_out_dir(out)
     _write_atomically(

@@ -43,6 +43,7 @@ from museforge.story.plan import (
     level_seed,
 )
 from museforge.story.premise import premise_description, premise_name, premise_pronoun
+from museforge.story.sampling import PLAN_PENALTIES
 from museforge.story.small_model import ON, SmallModel
 
 PLAN_TEMPERATURE = 0.7  # planning answers: varied, but in the asked form
@@ -89,6 +90,7 @@ def ask(
             seed=level_seed(plan.seed, level.name, i, attempt),
             stop="\n",
             grammar=level.grammar(plan, i),
+            penalties=PLAN_PENALTIES,
         )
         answer, reason = read_all(stream)
         if reason == "length":

@@ -63,7 +63,8 @@ RUNTIMES = ("auto", "llama.cpp", "transformers")
 RUNTIME_ENV = "MUSEFORGE_LLM_RUNTIME"  # the runtime when none is named: auto unless set
 API_KEY_ENV = "MUSEFORGE_LLM_API_KEY"
 MODEL_CHOICES = (
-    f"{DEFAULT_MODEL} (the shipped default), a .gguf file, a Hugging Face model folder, or the "
+    f"{DEFAULT_MODEL} (the shipped default), the name of a model in $MUSEFORGE_HOME/models "
+    "(`museforge story models` lists them), a .gguf file, a Hugging Face model folder, or the "
     "URL of an OpenAI-compatible server (http://HOST:PORT/v1, with #MODEL to name one of its "
     "models)"
 )
@@ -301,15 +302,19 @@ class LlamaCppModel(LanguageModel):
         """llama.cpp logits processors that apply ``penalties``, or None."""
         if penalties is None or not penalties.active:
             return None
+        import numpy as np
         from llama_cpp import LogitsProcessorList
 
         breakers = self._llama.tokenize(b"\n", add_bos=False)
-        start: list[int] = []  # the prompt's length: the context at the first call
+        history = self._llama.tokenize(penalties.history.encode(), add_bos=False)
+        before = np.array(history, dtype=np.intc)
+        start: list[int] = []  # the history's and the prompt's length at the first call
 
         def penalise(input_ids: Any, scores: Any) -> Any:
+            context = np.concatenate([before, input_ids]) if len(before) else input_ids
             if not start:
-                start.append(len(input_ids))
-            return apply_penalties(input_ids, start[0], scores, penalties, breakers)
+                start.append(len(context))
+            return apply_penalties(context, start[0], scores, penalties, breakers)
 
         return LogitsProcessorList([penalise])
 
@@ -602,8 +607,24 @@ def _load_local(path: Path, runtime: str) -> LanguageModel:
     return TransformersModel(path)
 
 
+def kept_model(name: str) -> Path | None:
+    """The model called ``name`` in $MUSEFORGE_HOME/models (``NAME.gguf`` or a folder
+    ``NAME``), or None."""
+    from museforge.core.home import home
+
+    if not name or name.startswith(".") or "/" in name or os.sep in name:
+        return None
+    folder = home() / "models"
+    for path in (folder / f"{name}.gguf", folder / name):
+        if path.is_file() or (path / "config.json").is_file():
+            return path
+    return None
+
+
 def load_language_model(spec: str | None = None, runtime: str | None = None) -> LanguageModel:
-    """A model from a short string: ``smollm2`` (the default), a ``.gguf`` file, a Hugging
+    """A model from a short string: ``smollm2`` (the default), the name of a model kept in
+    $MUSEFORGE_HOME/models (``make story-large`` puts ``qwen2.5-coder-1.5b`` there), a
+    ``.gguf`` file, a Hugging
     Face model folder, or a server URL (``http://HOST:PORT/v1``, ``#MODEL`` names one of its
     models; the API key, if it needs one, comes from $MUSEFORGE_LLM_API_KEY).
 
@@ -620,6 +641,9 @@ def load_language_model(spec: str | None = None, runtime: str | None = None) -> 
         return HttpModel(url, model=model or None, api_key=os.environ.get(API_KEY_ENV))
     if spec.lower().endswith(".gguf") or "/" in spec or os.sep in spec or Path(spec).exists():
         return _load_local(Path(spec).expanduser(), runtime)
+    kept = kept_model(spec)
+    if kept is not None:
+        return _load_local(kept, runtime)
     raise UserError(f"unknown model {spec!r}: use {MODEL_CHOICES}")
 
 

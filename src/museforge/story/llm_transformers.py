@@ -264,12 +264,21 @@ class TransformersModel(LanguageModel):
         with self._lock:
             logits, cache = self._forward(prompt, None)
             penalties = settings.penalties
+            history = (
+                self._tokenizer.encode(penalties.history, add_special_tokens=False)
+                if penalties is not None and penalties.history
+                else []
+            )
             while True:
                 if penalties is not None and penalties.active:
-                    context = np.array(prompt + ids)
+                    context = np.array(history + prompt + ids)
                     logits = torch.from_numpy(
                         apply_penalties(
-                            context, len(prompt), logits.numpy(), penalties, self._breakers
+                            context,
+                            len(history) + len(prompt),
+                            logits.numpy(),
+                            penalties,
+                            self._breakers,
                         )
                     )
                 token = sample(logits, settings.temperature, generator)

@@ -17,7 +17,7 @@ PROMPT = [{"role": "user", "content": "Write the opening of a story about a ligh
 
 @dataclass
 class LocalModel:
-    name: str  # what --model takes
+    name: str  # what --model takes: the file's name without .gguf, or the folder's
     path: Path
     mb: float
     tokens_per_s: float | None = None
@@ -45,7 +45,8 @@ def local_models() -> list[LocalModel]:
     if folder.is_dir():
         for path in sorted(folder.iterdir()):
             if path.suffix == ".gguf" or (path / "config.json").is_file():
-                found.append(LocalModel(str(path), path, _mb(path)))
+                name = path.stem if path.suffix == ".gguf" else path.name
+                found.append(LocalModel(name, path, _mb(path)))
     return found
 
 

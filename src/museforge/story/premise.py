@@ -15,6 +15,10 @@ from museforge.core.creativity import tokens
 # a word that may be part of a name: letters, with inner apostrophes or hyphens (Unicode)
 _NAME_WORD = r"[^\W\d_]+(?:['’-][^\W\d_]+)*"
 _NAMED = re.compile(rf"\bnamed\s+({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})")
+# "..., Esme, an absent-minded night-shift nurse, inherits": a name at a clause's start
+_BEFORE_APPOSITION = re.compile(
+    rf"(?:^|,\s+)({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}),\s+(?:an?|the)\s"
+)
 _OPENINGS = {"a", "an", "the", "when", "after", "before", "in", "on", "one", "then", "but", "if"}
 _PRONOUNS = {
     "she": "she",
@@ -33,7 +37,7 @@ _PRONOUNS = {
 _DESCRIPTION = re.compile(
     rf"^(?:an?|the)\s+((?:{_NAME_WORD}[\s-]+){{0,4}}?{_NAME_WORD})"
     r"(?=,|\s+(?:named|called|who|whose|must|is|has|had|was|finds|discovers|wins|repairs|"
-    r"learns|inherits|wakes|sees|hears|keeps|receives|loses|meets|\w+s\s))",
+    r"learns|inherits|wakes|sees|hears|keeps|receives|loses|meets|\w+[^\Ws]s\s))",
     re.I,
 )
 # "Lucan, a soft-spoken weather forecaster, wins ...", "as a half-blind night-shift nurse"
@@ -63,12 +67,17 @@ def _capitalised(words: list[str]) -> list[str]:
 
 
 def premise_name(premise: str) -> str | None:
-    """The protagonist's name if the premise gives one: after "named", or a capitalised word
-    it uses twice that is not a common sentence opening ("Ilse ... then Ilse must ...")."""
+    """The protagonist's name if the premise gives one: after "named", before an apposition
+    ("Esme, an absent-minded nurse,"), or a capitalised word it uses twice that is not a
+    common sentence opening ("Ilse ... then Ilse must ...")."""
     named = _NAMED.search(premise)
     if named:
         found = _capitalised(named.group(1).split())
         if found:
+            return " ".join(found)
+    for before in _BEFORE_APPOSITION.finditer(premise):
+        found = before.group(1).split()
+        if _capitalised(found) == found and found[0].lower() not in _OPENINGS:
             return " ".join(found)
     words = [w for w in re.findall(_NAME_WORD, premise) if w[0].isupper()]
     repeated = [w for w in words if words.count(w) > 1 and w.lower() not in _OPENINGS]
@@ -91,7 +100,8 @@ def premise_description(premise: str) -> str:
     text = re.sub(r"^when [^,]+,\s*", "", premise.strip(), flags=re.I)  # a When-clause first
     found = _DESCRIPTION.match(text)
     if found:
-        return f"a {found.group(1)}" if found.group(0)[:3].lower() != "the" else found.group(0)
+        article = found.group(0).split()[0].lower()
+        return f"{article} {found.group(1)}" if article != "the" else found.group(0)
     apposition = _APPOSITION.search(premise)
     return apposition.group(1) if apposition else ""
 

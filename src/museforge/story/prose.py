@@ -8,7 +8,9 @@
 - each scene is drafted several times (``DRAFTS``) and the drafts are reranked (Re3's
   rewrite step): least repetition of the story so far (rep-4), most relevance to the
   scene's beat (sentence-embedding similarity, all-MiniLM-L6-v2 where installed), and cast
-  consistency (every character of the scene named, no one's pronoun changed);
+  consistency (every character of the scene named, no one's pronoun changed); with
+  ``max_drafts`` more drafts are drawn, up to that many, while every draft so far repeats
+  more than ``TARGET_REP4`` of the story so far;
 - repetition is held down where it starts, in the sampler (``sampling``), and never
   repaired by deleting sentences.
 """
@@ -19,18 +21,20 @@ import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from museforge.story import forms
 from museforge.story.answers import mentions, parse_sentence, sentences, whole_sentences
 from museforge.story.llm import MAX_NEW_TOKENS, LanguageModel, read_all
 from museforge.story.metrics import repeated_ngram_share
 from museforge.story.plan import PRONOUNS, Plan, Progress, level_seed
-from museforge.story.sampling import PROSE_PENALTIES
+from museforge.story.sampling import MAX_HISTORY_CHARS, PROSE_PENALTIES
 
 PROSE_TEMPERATURE = 0.8  # prose: a little looser than the plan
-DRAFTS = 3  # drafts per scene, reranked
+DRAFTS = 2  # drafts per scene, reranked (more with max_drafts, see _best_draft)
 MAX_REP4 = 0.05  # rep-4 a draft may have against the story so far before it counts as a fault
+TARGET_REP4 = 0.04  # below MAX_REP4: a draft's joins with the story repeat a little more
+MAX_DRAFTS = 5  # drafts `story new` may draw for a scene while each repeats the story so far
 TOKENS_PER_WORD = 1.5  # English prose with SmolLM2's tokenizer, with room to finish
 MAX_SCENE_TOKENS = 1024  # one call's prose; a longer story continues a scene instead
 CONTINUE_PASSES = 2  # passes over the scenes to reach the word target, then stop
@@ -117,9 +121,11 @@ def write_prose(
     attempt: int = 0,
     max_tokens: int = 300,
     continue_from: str = "",
+    earlier: str = "",
 ) -> Iterator[str]:
     """Scene ``i``'s prose, streamed piece by piece; ``continue_from`` asks for more of a
-    scene that already has that text."""
+    scene that already has that text; the sampler keeps away from repeating ``earlier`` (the
+    story so far)."""
     chat = messages(plan, i, max_tokens, continue_from)
     seed = level_seed(plan.seed, "continue" if continue_from else "prose", i, attempt)
     start = "" if continue_from else opening(plan, i)
@@ -131,7 +137,7 @@ def write_prose(
         max_tokens=max_tokens,
         temperature=PROSE_TEMPERATURE,
         seed=seed,
-        penalties=PROSE_PENALTIES,
+        penalties=replace(PROSE_PENALTIES, history=earlier[-MAX_HISTORY_CHARS:]),
     )
 
 
@@ -151,13 +157,13 @@ _PRONOUN_CLASS = {w: key for key, forms_ in PRONOUNS.items() for w in forms_ if 
 _PRONOUN_CLASS |= {"himself": "he", "herself": "she", "hers": "she"}
 
 
-def pronoun_slips(plan: Plan, text: str) -> int:
-    """Sentences that name exactly one character (and no other) and use a he/she pronoun
-    that is not theirs, while no character of that pronoun is in the scene's text."""
+def pronoun_slips(plan: Plan, text: str, who: str | None = None) -> int:
+    """Sentences that name exactly one character (``who`` only, if given) and use a he/she
+    pronoun that is not theirs, while no character of that pronoun is in the scene's text."""
     slips = 0
     for sentence in sentences(text):
         named = [c for c in plan.characters if names(sentence, c.name)]
-        if len(named) != 1 or named[0].pronoun == "they":
+        if len(named) != 1 or named[0].pronoun == "they" or who not in (None, named[0].name):
             continue
         said = {
             _PRONOUN_CLASS[w]
@@ -213,16 +219,24 @@ def _best_draft(
     drafts: int,
     continue_from: str = "",
     on_piece: OnPiece | None = None,
+    max_drafts: int | None = None,
 ) -> str:
-    texts = [
-        draw(
-            write_prose(
-                model, plan, i, attempt=k, max_tokens=max_tokens, continue_from=continue_from
-            ),
-            on_piece,
+    """The best of ``drafts`` drafts, or of more (up to ``max_drafts``) while each drawn so
+    far repeats more than TARGET_REP4 of ``earlier``."""
+    texts: list[str] = []
+    least = math.inf  # the least rep-4 against the story so far of the drafts drawn
+    while len(texts) < max(drafts, 1) or (least > TARGET_REP4 and len(texts) < (max_drafts or 0)):
+        prose = write_prose(
+            model,
+            plan,
+            i,
+            attempt=len(texts),
+            max_tokens=max_tokens,
+            continue_from=continue_from,
+            earlier=earlier,
         )
-        for k in range(max(drafts, 1))
-    ]
+        texts.append(draw(prose, on_piece))
+        least = min(least, repeated_ngram_share(texts[-1], 4, earlier))
     scores = rank(plan, i, texts, earlier)
     return texts[max(range(len(texts)), key=scores.__getitem__)]
 
@@ -236,12 +250,13 @@ def _introduce(
     chat = messages(plan, i, INTRODUCE_TOKENS)
     chat.append({"role": "assistant", "content": f"{scene.prose}\n\n{name}".strip()})
     seed = level_seed(plan.seed, "introduce", i, scene.characters.index(name))
+    earlier = "\n\n".join(s.prose for s in plan.scenes[:i] if s.prose)
     stream = model.stream(
         chat,
         max_tokens=INTRODUCE_TOKENS,
         temperature=PROSE_TEMPERATURE,
         seed=seed,
-        penalties=PROSE_PENALTIES,
+        penalties=replace(PROSE_PENALTIES, history=earlier[-MAX_HISTORY_CHARS:]),
     )
     text = draw(itertools.chain([f"\n\n{name}"], stream), on_piece)
     if names(text, name) and len(text.split()) > len(name.split()):
@@ -280,12 +295,16 @@ def write_scene(
     drafts: int = DRAFTS,
     on_piece: OnPiece | None = None,
     summary: bool = True,
+    max_drafts: int | None = None,
 ) -> str:
-    """Scene ``i``'s prose: the best of ``drafts`` drafts, then a paragraph for each of
-    its characters it left out, then (with ``summary``) its summary for the scenes after it."""
+    """Scene ``i``'s prose: the best of ``drafts`` drafts (or more, see ``_best_draft``),
+    then a paragraph for each of its characters it left out, then (with ``summary``) its
+    summary for the scenes after it."""
     earlier = "\n\n".join(s.prose for s in plan.scenes[:i] if s.prose)
     scene = plan.scenes[i]
-    scene.prose = _best_draft(model, plan, i, earlier, max_tokens, drafts, on_piece=on_piece)
+    scene.prose = _best_draft(
+        model, plan, i, earlier, max_tokens, drafts, on_piece=on_piece, max_drafts=max_drafts
+    )
     if model.continues_answer:
         for name in [n for n in scene.characters if not names(scene.prose, n)]:
             _introduce(model, plan, i, name, on_piece)
@@ -302,10 +321,14 @@ def continue_scene(
     max_tokens: int = 300,
     drafts: int = DRAFTS,
     on_piece: OnPiece | None = None,
+    max_drafts: int | None = None,
 ) -> str:
-    """More prose for scene ``i``, appended to it: the best of ``drafts`` drafts."""
+    """More prose for scene ``i``, appended to it: the best of ``drafts`` drafts (or more,
+    see ``_best_draft``)."""
     scene = plan.scenes[i]
-    more = _best_draft(model, plan, i, plan.text(), max_tokens, drafts, scene.prose, on_piece)
+    more = _best_draft(
+        model, plan, i, plan.text(), max_tokens, drafts, scene.prose, on_piece, max_drafts
+    )
     if more:
         scene.prose = f"{scene.prose}\n\n{more}".strip()
     return scene.prose
@@ -325,9 +348,11 @@ def write_story(
     drafts: int = DRAFTS,
     on_progress: Progress | None = None,
     on_piece: OnPiece | None = None,
+    max_drafts: int | None = None,
 ) -> Plan:
     """Prose for every scene, then continuations, scene by scene, until the story has
-    ``words`` words (at most ``CONTINUE_PASSES`` passes)."""
+    ``words`` words (at most ``CONTINUE_PASSES`` passes); each piece the best of ``drafts``
+    drafts, or of up to ``max_drafts`` while they repeat the story so far."""
     from museforge.errors import UserError
 
     if words < 1:
@@ -337,7 +362,15 @@ def write_story(
     max_tokens = scene_tokens(words, n)
     for i in range(n):
         say(f"scene {i + 1}/{n}")
-        write_scene(model, plan, i, max_tokens=max_tokens, drafts=drafts, on_piece=on_piece)
+        write_scene(
+            model,
+            plan,
+            i,
+            max_tokens=max_tokens,
+            drafts=drafts,
+            on_piece=on_piece,
+            max_drafts=max_drafts,
+        )
     for _ in range(CONTINUE_PASSES):
         for i in range(n):
             short = words - plan.word_count()
@@ -345,5 +378,13 @@ def write_story(
                 return plan
             say(f"scene {i + 1}/{n}: continuing ({plan.word_count()}/{words} words)")
             tokens = scene_tokens(short, n - i)
-            continue_scene(model, plan, i, max_tokens=tokens, drafts=drafts, on_piece=on_piece)
+            continue_scene(
+                model,
+                plan,
+                i,
+                max_tokens=tokens,
+                drafts=drafts,
+                on_piece=on_piece,
+                max_drafts=max_drafts,
+            )
     return plan

@@ -11,7 +11,14 @@ sentences afterwards. ``Penalties`` holds two:
   of the repeat it extends. Short echoes (a name, "said the") cost little; a copied clause
   costs more with every token.
 - OpenAI's presence and frequency penalties over the answer so far: ``presence`` once for
-  every token already used, ``frequency`` for every use.
+  every token already used, ``frequency`` for every use;
+- no repeated n-grams (Paulus et al. 2018, "A Deep Reinforced Model for Abstractive
+  Summarization"): a token that would repeat a run of ``no_repeat`` tokens is never chosen.
+
+``history`` is text written before this answer that is not in its prompt, such as the story
+so far: DRY and the n-gram ban look back over it as well as over the prompt and the answer,
+so that a scene does not repeat what another scene said. (A server runtime cannot be given
+it: there the penalties see only the prompt and the answer.)
 
 ``apply_penalties`` works on NumPy arrays: llama.cpp's Python binding hands its logits
 processors NumPy arrays, and the transformers runtime passes its logits through NumPy too.
@@ -27,6 +34,7 @@ import numpy as np
 from museforge.errors import UserError
 
 MAX_MATCH = 64  # longer repeats are penalised as 64 tokens long: bounded work per token
+MAX_HISTORY_CHARS = 200_000  # a long novella; the penalties' work grows with it
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,9 @@ class Penalties:
     dry_allowed_length: int = 3  # repeats up to 3 tokens are free: most names are longer than 2
     presence: float = 0.0  # OpenAI's presence_penalty: off unless asked
     frequency: float = 0.0  # OpenAI's frequency_penalty: off unless asked
+    no_repeat: int = 0  # never repeat a run of this many tokens (0: off)
+    history: str = ""  # text before the prompt that DRY and no_repeat look back over
+    answer_only: bool = False  # DRY and no_repeat look at the answer alone, not the prompt
 
     def __post_init__(self) -> None:
         numbers = (self.dry_multiplier, self.presence, self.frequency)
@@ -45,16 +56,24 @@ class Penalties:
             raise UserError("repetition penalties must be numbers from 0 to 10")
         if not 1 <= self.dry_base <= 4 or not 1 <= self.dry_allowed_length <= 32:
             raise UserError("DRY needs a base of 1 to 4 and an allowed length of 1 to 32 tokens")
+        if self.no_repeat != 0 and not 2 <= self.no_repeat <= MAX_MATCH:
+            raise UserError(f"no_repeat is 0 (off) or a run of 2 to {MAX_MATCH} tokens")
+        if not isinstance(self.history, str) or len(self.history) > MAX_HISTORY_CHARS:
+            raise UserError(f"the history is a text of at most {MAX_HISTORY_CHARS:,} characters")
 
     @property
     def active(self) -> bool:
-        return bool(self.dry_multiplier or self.presence or self.frequency)
+        return bool(self.dry_multiplier or self.presence or self.frequency or self.no_repeat)
 
 
 # What a scene's prose is sampled with: DRY at its usual strength and a light presence
 # penalty, which widens the vocabulary without breaking names (they are in the prompt, not
-# yet in the answer).
+# yet in the answer). The prose gives the story so far as ``history``.
 PROSE_PENALTIES = Penalties(presence=0.3)
+# What a plan's answers are sampled with: DRY and a ban on repeating 5 tokens within the
+# answer ("a master of the narrative, a master of the narrative"), but free to use the
+# prompt's words, which are the premise's.
+PLAN_PENALTIES = Penalties(no_repeat=5, answer_only=True)
 
 
 def dry_lengths(context: np.ndarray, breakers: Iterable[int] = ()) -> dict[int, int]:
@@ -88,14 +107,22 @@ def apply_penalties(
     breakers: Iterable[int] = (),
 ) -> np.ndarray:
     """``logits`` (one row over the vocabulary) less the penalties for what ``context`` (the
-    token ids so far; the answer begins at ``answer_start``) already says."""
+    token ids so far, the history's first; the answer begins at ``answer_start``) already
+    says."""
     out = logits.copy()
-    if penalties.dry_multiplier:
-        for token, length in dry_lengths(context, breakers).items():
-            if length >= penalties.dry_allowed_length and token < len(out):
-                out[token] -= penalties.dry_multiplier * penalties.dry_base ** (
-                    length - penalties.dry_allowed_length
-                )
+    scope = context[answer_start:] if penalties.answer_only else context
+    lengths = (
+        dry_lengths(scope, breakers) if penalties.dry_multiplier or penalties.no_repeat else {}
+    )
+    for token, length in lengths.items():
+        if token >= len(out):
+            continue
+        if penalties.dry_multiplier and length >= penalties.dry_allowed_length:
+            out[token] -= penalties.dry_multiplier * penalties.dry_base ** (
+                length - penalties.dry_allowed_length
+            )
+        if penalties.no_repeat and length + 1 >= penalties.no_repeat:
+            out[token] = -np.inf
     if penalties.presence or penalties.frequency:
         tokens, counts = np.unique(context[answer_start:], return_counts=True)
         keep = tokens < len(out)
