@@ -30,7 +30,7 @@ import sqlite3
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,10 +157,34 @@ class Ancestor(NamedTuple):
 class LineageNode:
     """One artifact in a printed lineage; ``parents`` nest upwards."""
 
-    artifact: Artifact
+    artifact: Artifact | Any  # or a lighter record with an ``id`` (the studio reads cards)
     relation: str | None  # how this artifact fed the node below it; None at the root
     parents: list[LineageNode] = field(default_factory=list)
     repeated: bool = False  # shown earlier in the tree (a diamond or a cycle): not expanded
+
+
+def grow_lineage(
+    root: str, known: Mapping[str, Any], parents_of: Mapping[str, list[tuple[str, str]]]
+) -> LineageNode:
+    """The tree above ``root``: each artifact of ``known`` (id -> what a node shows) with
+    the parents ``parents_of`` lists (id -> [(parent id, relation)], in recorded order),
+    each ancestor expanded once and a repeat marked."""
+    tree = LineageNode(known[root], None)
+    expanded: set[str] = set()
+    stack = [tree]  # depth-first by hand: a lineage can be deeper than Python's stack
+    while stack:
+        node = stack.pop()
+        if node.artifact.id in expanded:
+            node.repeated = True
+            continue
+        expanded.add(node.artifact.id)
+        node.parents = [
+            LineageNode(known[parent], relation)
+            for parent, relation in parents_of.get(node.artifact.id, [])
+            if parent in known
+        ]
+        stack.extend(reversed(node.parents))  # so the first parent is expanded first
+    return tree
 
 
 class Store:
@@ -390,23 +414,7 @@ class Store:
         """The artifact with its parents nested above it, each ancestor expanded once."""
         root = self.get(id_or_prefix)
         known = {root.id: root} | {a.artifact.id: a.artifact for a in self.ancestors(root.id)}
-        parents_of = self._parent_ids(known)
-        tree = LineageNode(root, None)
-        expanded: set[str] = set()
-        stack = [tree]  # depth-first by hand: a lineage can be deeper than Python's stack
-        while stack:
-            node = stack.pop()
-            if node.artifact.id in expanded:
-                node.repeated = True
-                continue
-            expanded.add(node.artifact.id)
-            node.parents = [
-                LineageNode(known[parent], relation)
-                for parent, relation in parents_of[node.artifact.id]
-                if parent in known
-            ]
-            stack.extend(reversed(node.parents))  # so the first parent is expanded first
-        return tree
+        return grow_lineage(root.id, known, self._parent_ids(known))
 
     # -- ratings -----------------------------------------------------------------------
 

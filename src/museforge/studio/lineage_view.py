@@ -10,12 +10,12 @@ millisecond of SQL, so it can be rendered afresh whenever the store changes.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, text
 
-from museforge.core.store import Store
+from museforge.core.store import LineageNode, Store, grow_lineage
 from museforge.errors import NotFoundInStore
 
 MAX_DEPTH = 500  # the store's own bound on a lineage walk
@@ -49,15 +49,7 @@ class Card:
     note: str | None
 
 
-@dataclass
-class Node:
-    artifact: Card
-    relation: str | None  # how this artifact fed the node below it; None at the root
-    parents: list[Node] = field(default_factory=list)
-    repeated: bool = False  # shown earlier in the tree: not expanded again
-
-
-def lineage_view(store: Store, artifact_id: str) -> Node:
+def lineage_view(store: Store, artifact_id: str) -> LineageNode:
     """The tree of ``artifact_id`` (a whole id, or a prefix the store resolves)."""
     root = artifact_id if len(artifact_id) == 64 else store.get(artifact_id).id
     with store._read() as session:
@@ -71,22 +63,7 @@ def lineage_view(store: Store, artifact_id: str) -> Node:
     parents_of: dict[str, list[tuple[str, str]]] = {}
     for child, parent, relation in edges:
         parents_of.setdefault(child, []).append((parent, relation))
-    tree = Node(cards[root], None)
-    expanded: set[str] = set()
-    stack = [tree]  # depth-first by hand: a lineage can be deeper than Python's stack
-    while stack:
-        node = stack.pop()
-        if node.artifact.id in expanded:
-            node.repeated = True
-            continue
-        expanded.add(node.artifact.id)
-        node.parents = [
-            Node(cards[parent], relation)
-            for parent, relation in parents_of.get(node.artifact.id, [])
-            if parent in cards
-        ]
-        stack.extend(reversed(node.parents))  # so the first parent is expanded first
-    return tree
+    return grow_lineage(root, cards, parents_of)
 
 
 def _params(value: Any) -> dict[str, Any]:

@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from museforge.core.training import RunOptions, TrainConfig, TrainResult, train
+from museforge.core.training import RunOptions, TrainResult, train
 from museforge.errors import UserError
 from museforge.image.io import load_image
 from museforge.image.style.arbitrary import ArbitraryStyleConfig, ArbitraryStyleNet
-from museforge.image.style.fast import ContentCrops
+from museforge.image.style.fast import ContentCrops, loop_config
 from museforge.image.style.features import FeatureNet, build_features
 from museforge.image.style.gatys import gram_matrix, relative_mse, total_variation
 
@@ -151,23 +151,12 @@ def train_arbitrary_style(
         replace(config.net, features=config.features, held_out=tuple(held_out))
     )
     crops = ContentCrops(contents, config.crop, config.seed)
-    train_config = TrainConfig(
-        steps=config.steps,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        lr_schedule="cosine",
-        min_lr=config.lr / 10,
-        grad_clip=None,
-        checkpoint_every=config.checkpoint_every,
-        log_every=config.log_every,
-        seed=config.seed,
-    )
     pool = StylePool({k: v for k, v in styles.items() if k not in held_out}, config)
     return train(
         model,
         crops,
         arbitrary_style_loss(net, pool, config),
-        train_config,
+        loop_config(config),
         out_dir,
         resume=resume,
         progress=progress,

@@ -269,6 +269,22 @@ def fast_style_loss(
     return loss_fn
 
 
+def loop_config(config: Any) -> TrainConfig:
+    """The shared training loop's settings for a fast-style recipe (per-style or arbitrary):
+    cosine learning rate down to a tenth, no gradient clipping."""
+    return TrainConfig(
+        steps=config.steps,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        lr_schedule="cosine",
+        min_lr=config.lr / 10,
+        grad_clip=None,
+        checkpoint_every=config.checkpoint_every,
+        log_every=config.log_every,
+        seed=config.seed,
+    )
+
+
 def train_fast_style(
     style: Tensor,
     contents: Sequence[Tensor],
@@ -292,22 +308,11 @@ def train_fast_style(
     model = TransformNet(model_config)
     crops = ContentCrops(contents, config.crop, config.seed)
     reference = torch.stack([crops[i] for i in range(REFERENCE_CROPS)])
-    train_config = TrainConfig(
-        steps=config.steps,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        lr_schedule="cosine",
-        min_lr=config.lr / 10,
-        grad_clip=None,
-        checkpoint_every=config.checkpoint_every,
-        log_every=config.log_every,
-        seed=config.seed,
-    )
     return train(
         model,
         crops,
         fast_style_loss(net, style, config, reference),
-        train_config,
+        loop_config(config),
         out_dir,
         resume=resume,
         progress=progress,
