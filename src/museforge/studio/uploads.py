@@ -14,6 +14,7 @@ import re
 import struct
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import UploadFile
 from PIL import Image, UnidentifiedImageError
@@ -104,6 +105,11 @@ def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:
             f"{name}: {width} x {height} pixels is more than the limit of "
             f"{max_pixels / 1e6:.0f} MP; shrink it first"
         )
+
+
+def upload_limits(config: Any) -> dict[str, int]:
+    """The studio config's limits, as ``check_upload`` takes them."""
+    return {"max_bytes": config.max_upload_bytes, "max_pixels": config.max_upload_pixels}
 
 
 async def check_upload(

@@ -21,7 +21,7 @@ from museforge.errors import UserError
 from museforge.studio.jobs import JobContext
 from museforge.studio.pages import render, tiles, works
 from museforge.studio.recipes import recipe_of
-from museforge.studio.uploads import check_upload, keep_checked
+from museforge.studio.uploads import check_upload, keep_checked, upload_limits
 
 router = APIRouter()
 
@@ -186,7 +186,7 @@ async def stylize_route(
 ) -> dict:
     store: Store = request.app.state.store
     config = request.app.state.config
-    limits = {"max_bytes": config.max_upload_bytes, "max_pixels": config.max_upload_pixels}
+    limits = upload_limits(config)
     given = {}  # every upload is checked before any is kept
     for role, upload in (("style", style), ("content", content_upload)):
         if upload is not None and upload.filename:

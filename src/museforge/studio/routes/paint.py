@@ -26,7 +26,7 @@ from museforge.errors import UserError
 from museforge.studio.jobs import JobContext
 from museforge.studio.pages import render, tiles
 from museforge.studio.recipes import recipe_of
-from museforge.studio.uploads import check_upload, keep_checked
+from museforge.studio.uploads import check_upload, keep_checked, upload_limits
 
 router = APIRouter()
 
@@ -265,12 +265,7 @@ async def draw(
     store: Store = request.app.state.store
     config = request.app.state.config
     if picture_upload is not None and picture_upload.filename:
-        checked = await check_upload(
-            picture_upload,
-            ("png", "jpeg"),
-            max_bytes=config.max_upload_bytes,
-            max_pixels=config.max_upload_pixels,
-        )
+        checked = await check_upload(picture_upload, ("png", "jpeg"), **upload_limits(config))
         picture = keep_checked(store, checked, "picture").id
     recipe = {"medium": "paint", "verb": "draw", "picture": picture, "method": method}
     recipe |= {"strokes": strokes, "size": size, "out_size": out_size, "seed": seed}

@@ -30,7 +30,7 @@ from museforge.core.store import Store
 from museforge.errors import UserError
 from museforge.studio.jobs import JobContext, job_record
 from museforge.studio.pages import render
-from museforge.studio.uploads import check_upload, keep_checked
+from museforge.studio.uploads import check_upload, keep_checked, upload_limits
 
 router = APIRouter()
 
@@ -297,12 +297,7 @@ async def train_style(
     store: Store = request.app.state.store
     config = request.app.state.config
     if style is not None and style.filename:
-        checked = await check_upload(
-            style,
-            ("png", "jpeg"),
-            max_bytes=config.max_upload_bytes,
-            max_pixels=config.max_upload_pixels,
-        )
+        checked = await check_upload(style, ("png", "jpeg"), **upload_limits(config))
         source, label = keep_checked(store, checked, "style to train on").id, checked.name
     elif style_sample:
         source, label = style_sample, style_sample
@@ -327,12 +322,8 @@ async def train_melody(
     given = [t for t in tunes if t.filename]
     if not given or len(given) > MAX_TUNES:
         raise UserError(f"give 1 to {MAX_TUNES} MIDI files, not {len(given)}")
-    checked = [
-        await check_upload(
-            t, ("midi",), max_bytes=config.max_upload_bytes, max_pixels=config.max_upload_pixels
-        )
-        for t in given
-    ]  # every file is checked before any is kept
+    limits = upload_limits(config)
+    checked = [await check_upload(t, ("midi",), **limits) for t in given]  # all before any is kept
     kept = [keep_checked(store, c, "tune to train on").id for c in checked]
     params = {"what": "melody", "tunes": kept, "steps": steps, "batch_size": batch_size}
     params["seed"] = seed
