@@ -27,9 +27,9 @@ def test_train_a_style_and_watch_the_curve(page: Page, studio, shot, tmp_path):
     form.get_by_label("Your style picture").set_input_files(style)
     form.get_by_label("Training steps").fill("12")
     form.get_by_label("Crops per step").fill("1")
-    form.get_by_label("Crop size (px)").fill("32")
-    form.get_by_label("Style size (px)").fill("32")
-    form.get_by_label("Network width").fill("4")
+    form.get_by_label("Crop size (px)").fill("128")  # steps long enough to watch them live
+    form.get_by_label("Style size (px)").fill("64")
+    form.get_by_label("Network width").fill("8")
     form.get_by_role("button", name="Train").click()
     curve = page.locator("#curve")
     expect(curve).to_have_attribute("data-live", "yes")  # drawn while the job runs

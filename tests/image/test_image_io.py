@@ -94,7 +94,7 @@ def test_samples_load_without_network():
     for name in ("astronaut", "gravel", "immunohistochemistry"):
         t = load_image(f"skimage:{name}", size=32)
         assert t.shape[0:2] == (1, 3) and max(t.shape[-2:]) == 32
-    assert len(SAMPLES) == 10
+    assert len(SAMPLES) == 16
     with pytest.raises(UserError, match="skimage:lena: no such sample"):
         load_image("skimage:lena")
 
