@@ -68,6 +68,8 @@ def test_start_a_story_regenerate_a_scene_accept_and_undo(page: Page, studio, sh
 
     text_box = page.locator("#current-text")  # select its first paragraph, as a person does
     text_box.click(click_count=3, position={"x": 8, "y": 8})
+    selected = re.compile(r"^\d+-\d+$")  # the page has taken the selection in
+    expect(page.locator("#rewrite-form")).to_have_attribute("data-selection", selected)
     page.get_by_label("Rewrite the selection").fill("more tension")
     page.get_by_role("button", name="Rewrite").click()
     expect(page.locator("#toast")).to_contain_text("rewriting: more tension")

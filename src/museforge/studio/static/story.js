@@ -76,7 +76,10 @@ if (storyBox) {
     before.setEnd(range.startContainer, range.startOffset);
     const start = before.toString().length;
     const end = Math.min(current.textContent.length, start + range.toString().length);
-    if (end > start) selection = { start, end };
+    if (end > start) {
+      selection = { start, end };
+      document.getElementById("rewrite-form").dataset.selection = `${start}-${end}`;
+    }
   });
   document.getElementById("rewrite-form").addEventListener("submit", async (event) => {
     event.preventDefault();
