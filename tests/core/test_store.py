@@ -406,8 +406,8 @@ def test_a_version_1_store_is_migrated_with_its_data_intact(tmp_path: Path) -> N
     with sqlite3.connect(path) as plain:
         assert plain.execute("SELECT value FROM meta").fetchall() == [(str(SCHEMA_VERSION),)]
         indexes = {row[0] for row in plain.execute("SELECT name FROM sqlite_master")}
-    assert {"ix_artifact_seed", "ix_artifact_model_id"} <= indexes
-    assert SCHEMA_VERSION == 1 + len(MIGRATIONS) == 2
+    assert {"ix_artifact_seed", "ix_artifact_model_id", "ix_artifact_kind_created"} <= indexes
+    assert SCHEMA_VERSION == 1 + len(MIGRATIONS) == 3
 
 
 def test_a_newer_store_is_refused_in_one_line_before_anything_is_written(
@@ -427,8 +427,12 @@ def test_a_store_one_version_behind_is_brought_forward_on_either_backend(store: 
     kept = store.add_bytes(b"kept", ".txt", kind="story", seed=5, model_id="m@1")
     engine = create_engine(store.url)
     with engine.begin() as conn:  # back to version 1: the search indexes did not exist yet
-        for name in ("ix_artifact_seed", "ix_artifact_model_id"):
+        for name in ("ix_artifact_seed", "ix_artifact_model_id", "ix_artifact_kind_created"):
             conn.exec_driver_sql(f"DROP INDEX {name}")
+        # version 2's studio added the gallery's index under its own name
+        conn.exec_driver_sql(
+            "CREATE INDEX ix_studio_artifact_kind_created ON artifact (kind, created DESC, id)"
+        )
         conn.execute(update(Meta).where(Meta.key == "schema_version").values(value="1"))
     with Store(store.url, objects_dir=store.objects_dir) as opened:
         assert [a.id for a in opened.list_artifacts(seed=5, model="m")] == [kept.id]
@@ -436,7 +440,9 @@ def test_a_store_one_version_behind_is_brought_forward_on_either_backend(store: 
         version = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
         indexes = {i["name"] for i in inspect(conn).get_indexes("artifact")}
     engine.dispose()
-    assert version == "2" and {"ix_artifact_seed", "ix_artifact_model_id"} <= indexes
+    assert version == str(SCHEMA_VERSION) == "3"
+    assert {"ix_artifact_seed", "ix_artifact_model_id", "ix_artifact_kind_created"} <= indexes
+    assert "ix_studio_artifact_kind_created" not in indexes
 
 
 def _hold_write_lock(store: Store) -> Any:

@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from test_music_cli import _tune
+from torchrun_launch import run_museforge
 
 from museforge.core.checkpoints import load_state
 from museforge.music.render import write_midi
-
-TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
 @pytest.fixture(scope="module")
@@ -33,31 +29,7 @@ def folder(tmp_path_factory) -> Path:
 
 
 def _train(home: Path, *args: str, ranks: bool) -> str:
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        MUSEFORGE_DEVICE="cpu",
-        MUSEFORGE_HOME=str(home),
-        MASTER_ADDR="127.0.0.1",
-    )
-    env.pop("WORLD_SIZE", None)
-    launcher = [sys.executable, *(TORCHRUN if ranks else [])]
-    command = [*launcher, "-m", "museforge", "--no-progress", "music", "train"]
-    proc = subprocess.Popen(
-        [*command, *args, "--batch-size", "4"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    assert proc.returncode == 0, output
-    return output
+    return run_museforge(home, "music", "train", *args, "--batch-size", "4", ranks=ranks)
 
 
 def _last_loss(out: Path) -> float:

@@ -18,7 +18,6 @@ from fastapi.staticfiles import StaticFiles
 from museforge.core.store import Store
 from museforge.errors import NotFoundInStore, UserError
 from museforge.studio.config import StudioConfig
-from museforge.studio.indexes import add_indexes
 from museforge.studio.jobs import JobQueue
 from museforge.studio.page_cache import PageCache
 from museforge.studio.pages import templates
@@ -44,7 +43,6 @@ def create_app(config: StudioConfig | None = None, store: Store | None = None) -
     config = config or StudioConfig()
     store = store or Store()
     queue = JobQueue(store)
-    add_indexes(store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
