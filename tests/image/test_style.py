@@ -276,6 +276,15 @@ def test_lbfgs_lowers_the_loss_like_adam(content, gravel):
     assert len(history) == 6 and history[-1]["loss"] < 0.5 * history[0]["loss"], history
 
 
+def test_lbfgs_starts_from_a_permuted_init_image(content, gravel):
+    """An image made channels-last and permuted back (as numpy arrays come) is not
+    contiguous; L-BFGS flattens its gradient with a view and used to refuse it."""
+    start = content[0].permute(1, 2, 0).contiguous().permute(2, 0, 1)[None]
+    assert not start.is_contiguous()
+    config = StyleConfig(steps=2, size=SIZE, optimizer="lbfgs", scales=(SIZE,), init="image")
+    assert len(stylize(content, [gravel], config, init=start).history) == 2
+
+
 def test_default_vgg16_lbfgs_keeps_descending_without_clamping_between_steps(home, content, gravel):
     """Clamping L-BFGS' iterate between steps broke its curvature pairs: the loss stalled."""
     config = StyleConfig(steps=8, size=SIZE, scales=(SIZE,))

@@ -391,7 +391,8 @@ def _optimise(
     of its iterates. L-BFGS optimises the pixels unconstrained: clamping between its
     steps would change the point its curvature pairs describe and send it off course.
     """
-    image = start.clone().requires_grad_(True)
+    # contiguous: L-BFGS flattens the gradient with a view, which a permuted start refuses
+    image = start.clone(memory_format=torch.contiguous_format).requires_grad_(True)
     lbfgs = config.optimizer == "lbfgs"
     if lbfgs:
         optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
