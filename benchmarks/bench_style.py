@@ -64,15 +64,17 @@ class Settings:
     networks: tuple[str, ...]
     speed_size: int
     speed_steps: int | None
+    init: str = "content"  # the ImageNet networks' start (content or palette)
 
 
-def config_for(network: str, size: int, steps: int | None) -> StyleConfig:
-    """The default settings, or for random-multiscale those it was the default with."""
+def config_for(network: str, size: int, steps: int | None, init: str = "content") -> StyleConfig:
+    """The default settings (from ``init``), or for random-multiscale those it was the
+    default with."""
     if network == "random-multiscale":
         config = StyleConfig(size=size, features=network, optimizer="adam", steps=300)
         config.min_scale, config.fine_layers, config.later_steps_fraction = 256, None, 0.5
     else:
-        config = StyleConfig(size=size, features=network)
+        config = StyleConfig(size=size, features=network, init=init)
     if steps is not None:
         config.steps = steps
     return config
@@ -97,7 +99,7 @@ def quality(s: Settings, sheet_path: Path) -> dict:
     rows, table = [header], {}
     for network in s.networks:
         net = judges.get(network) or build_features(network)
-        config = config_for(network, s.size, s.steps)
+        config = config_for(network, s.size, s.steps, s.init)
         runs = []
         for c_name, content in contents.items():
             row = [(tensor_to_image(content), f"{network} / {c_name}")]
@@ -156,7 +158,7 @@ def speed(s: Settings) -> dict:
     before and after in this process (``reference_seconds``): on a shared machine the
     ratio holds where the seconds swing with the load."""
     torch.set_num_threads(2)
-    config = config_for("vgg16", s.speed_size, s.speed_steps)
+    config = config_for("vgg16", s.speed_size, s.speed_steps, s.init)
     net = build_features(config.features)
     content = load_image("skimage:chelsea", s.speed_size)
     style = load_image("skimage:immunohistochemistry", s.speed_size)
@@ -190,6 +192,7 @@ def settings(args: argparse.Namespace) -> Settings:
         tuple(args.networks.split(",")),
         512,
         None,
+        args.init,
     )
 
 
@@ -202,6 +205,9 @@ def main() -> None:
     parser.add_argument("--contents", default=",".join(CONTENTS))
     parser.add_argument("--styles", default=",".join(STYLES))
     parser.add_argument("--networks", default=",".join(NETWORKS))
+    parser.add_argument(
+        "--init", default="content", choices=("content", "palette"), help="ImageNet runs' start"
+    )
     parser.add_argument("--skip-quality", action="store_true", help="only the 512 px timing")
     parser.add_argument("--skip-speed", action="store_true", help="no 512 px timing")
     args = parser.parse_args()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -30,10 +31,12 @@ from museforge.image.style.gatys import (
     check_blend,
     gram_matrix,
     keep_colors,
+    match_palette,
     rgb_to_ycbcr,
     stylize,
     ycbcr_to_rgb,
 )
+from museforge.image.style.judge import colour_distance
 
 SIZE = 64
 # the settings these tests were measured with: no pretrained weights, Adam's lr
@@ -283,6 +286,25 @@ def test_lbfgs_starts_from_a_permuted_init_image(content, gravel):
     assert not start.is_contiguous()
     config = StyleConfig(steps=2, size=SIZE, optimizer="lbfgs", scales=(SIZE,), init="image")
     assert len(stylize(content, [gravel], config, init=start).history) == 2
+
+
+def test_palette_start_takes_the_styles_colours_and_keeps_the_contents_order(content, gravel):
+    matched = match_palette(content, gravel)
+    for c in range(3):
+        want = gravel[0, c].flatten().sort().values
+        got = matched[0, c].flatten().sort().values
+        assert torch.allclose(got, want), c  # same sizes here: the very same values
+        # each pixel keeps its rank: a darker pixel never ends up lighter (ties in any order)
+        before, after = content[0, c].flatten().numpy(), matched[0, c].flatten().numpy()
+        assert (np.diff(after[np.lexsort((after, before))]) >= 0).all(), c
+    config = StyleConfig(steps=2, size=SIZE, scales=(SIZE,), **RANDOM_ADAM)
+    plain = stylize(content, [gravel], config).image
+    config.init = "palette"
+    painted = stylize(content, [gravel], config).image
+    assert colour_distance(painted, gravel) < 0.6 * colour_distance(plain, gravel)
+    config.preserve_colors = True
+    with pytest.raises(UserError, match="choose one"):
+        stylize(content, [gravel], config)
 
 
 def test_default_vgg16_lbfgs_keeps_descending_without_clamping_between_steps(home, content, gravel):

@@ -142,7 +142,11 @@ def stylize_cmd(
         ),
     ] = 1.0,
     init: Annotated[
-        str, typer.Option(help="Start from: content, noise, or an image file.")
+        str,
+        typer.Option(
+            help="Start from: content, noise, palette (the content in the style's colours), "
+            "or an image file."
+        ),
     ] = "content",
     content_weight: Annotated[
         float | None,
@@ -179,7 +183,7 @@ def stylize_cmd(
         optimizer=optimizer,
         features=features,
         seed=seed,
-        init=init if init in ("content", "noise") else "image",
+        init=init if init in ("content", "noise", "palette") else "image",
         preserve_colors=preserve_colors,
     )
     inputs = {"content": [content], "style": list(style), "mask": [mask] if mask else []}

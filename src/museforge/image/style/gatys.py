@@ -43,7 +43,7 @@ from torch import Tensor
 from museforge.errors import UserError
 from museforge.image.style.features import FeatureNet, build_features
 
-INIT_CHOICES = ("content", "noise")
+INIT_CHOICES = ("content", "noise", "palette")
 OPTIMIZERS = ("adam", "lbfgs")
 PRECISIONS = ("auto", "fp32", "bf16")
 # Back-propagating through the feature network keeps every layer's activations: ~5 GB at
@@ -92,7 +92,11 @@ class StyleConfig:
     # download, random-vgg paints looser strokes
     features: str = "vgg16"
     seed: int = 0
-    init: str = "content"  # content, noise, or an image given to ``stylize``
+    # content; noise; palette: the content with each colour channel's histogram matched to
+    # the (most weighted) style's, so the optimisation need not move every colour itself
+    # (measured on astronaut x gravel at 512 px: colour judge 0.74 -> 0.41, MobileNetV2
+    # judge 0.60 -> 0.58); or an image given to ``stylize``
+    init: str = "content"
     preserve_colors: bool = False
 
     def resolved_scales(self) -> tuple[int, ...]:
@@ -315,7 +319,12 @@ def stylize(
     if config.precision not in PRECISIONS:
         raise UserError(f"precision {config.precision!r}: choose {', '.join(PRECISIONS)}")
     if config.init not in INIT_CHOICES and init is None:
-        raise UserError(f"init {config.init!r}: give an image, or choose content or noise")
+        raise UserError(f"init {config.init!r}: give an image, or choose content, noise or palette")
+    if config.init == "palette" and config.preserve_colors:
+        raise UserError(
+            "init palette takes the style's colours, preserve colours keeps the "
+            "content's: choose one"
+        )
     net = net or build_features(config.features, seed=config.seed)
     full_h, full_w = content.shape[-2:]
     if config.preserve_colors:
@@ -329,6 +338,10 @@ def stylize(
             h, w = max(1, round(full_h * ratio)), max(1, round(full_w * ratio))
             target = resize_to(content, h, w)
             work = luminance_only(target) if config.preserve_colors else target
+            if image is None and config.init == "palette":
+                init = match_palette(
+                    target, styles[max(range(len(styles)), key=weights.__getitem__)]
+                )
             start = _start_image(config, work, image, init, h, w)
             scaled_styles = [resize_to(s, *_scaled(s, ratio)) for s in styles]
             shallow = config.fine_layers if i > 0 and scale > config.fine_from else None
@@ -371,10 +384,24 @@ def _start_image(
         return torch.rand(content.shape, generator=g)
     if config.init == "content":
         return content.clone()
-    assert init is not None
+    assert init is not None  # an image given, or the palette-matched content
     return (
         luminance_only(resize_to(init, h, w)) if config.preserve_colors else resize_to(init, h, w)
     )
+
+
+def match_palette(image: Tensor, reference: Tensor) -> Tensor:
+    """``image`` [1, C, H, W] with each channel's histogram matched to ``reference``'s: every
+    pixel takes the reference's value at its own rank (classic histogram specification)."""
+    out = torch.empty_like(image)
+    for c in range(image.shape[1]):
+        source = image[0, c].flatten()
+        levels = reference[0, c].flatten().sort().values
+        at = torch.linspace(0, len(levels) - 1, len(source)).round().long()
+        matched = torch.empty_like(source)
+        matched[source.argsort()] = levels[at]
+        out[0, c] = matched.view_as(image[0, c])
+    return out
 
 
 def _optimise(
