@@ -21,6 +21,12 @@ from museforge.cli.run_options import (
     run_folder,
     run_options,
 )
+from museforge.cli.transfer_options import (
+    AdaptFromOpt,
+    DomainAdversarialOpt,
+    FreezeOpt,
+    LrScaleOpt,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -97,7 +103,9 @@ def train_cmd(
     freeze_d: Annotated[
         int,
         typer.Option(
-            min=0, help="With --init: keep this many of D's first layers frozen (Freeze-D)."
+            min=0,
+            help="With --init: keep this many of D's first layers frozen (Freeze-D); "
+            "--freeze-d 2 is --freeze D.0 --freeze D.1.",
         ),
     ] = 0,
     conditional: Annotated[
@@ -110,28 +118,49 @@ def train_cmd(
     skip_nonfinite: SkipNonfiniteOpt = 0,
     force: ForceOpt = False,
     allow_config_change: AllowChangeOpt = False,
+    freeze: FreezeOpt = None,
+    lr_scale: LrScaleOpt = None,
+    adapt_from: AdaptFromOpt = None,
+    domain_adversarial: DomainAdversarialOpt = 0.1,
 ) -> None:
-    """Train a GAN on SOURCE; Ctrl-C saves a checkpoint, --resume goes on."""
+    """Train a GAN on SOURCE; Ctrl-C saves a checkpoint, --resume goes on.
+
+    Transfer to a few images of your own: --init a trained model, --freeze parts of it
+    (G, D, D.0 D.1 ... D's layers from the image inwards; a StyleGAN also has mapping and
+    synthesis), --lr-scale PART=F, and --adapt-from the images the model learnt
+    --domain-adversarial W: a domain classifier on D's features of real source and target
+    images, through a gradient reversal layer (DANN), so D's features cannot tell them apart.
+    """
     from dataclasses import replace
 
     from museforge import cli
     from museforge.core.distributed import is_main_process, main_process_first
     from museforge.core.training import CHECKPOINT_FILE
+    from museforge.core.transfer import parse_scales
     from museforge.errors import UserError
-    from museforge.image.gan.train import default_config, train_gan
+    from museforge.image.gan.train import GANTransfer, default_config, train_gan
 
     _check_choices(arch, res)
     if freeze_d and init is None:
         raise typer.BadParameter(
             "needs --init (a trained model whose D layers to keep)", param_hint="--freeze-d"
         )
+    if (freeze or adapt_from is not None) and init is None:
+        raise typer.BadParameter(
+            "needs --init (the trained model to carry over)", param_hint="--init"
+        )
+    scales = parse_scales(lr_scale)
     _check_source(source)
+    if adapt_from is not None:
+        _check_source(adapt_from)
     if init is not None:
         _check_init(init, arch, res)
     try:
         config = default_config(arch, res, discriminator)
     except UserError as err:
         raise typer.BadParameter(str(err), param_hint="--discriminator") from None
+    if freeze or scales:  # a wrong part fails before the images are read
+        _check_parts(init, config, tuple(freeze or ()), scales)
     changes = {"steps": steps, "batch_size": batch_size}
     config = replace(config, seed=seed, **{k: v for k, v in changes.items() if v is not None})
     config = replace(config, conditional=conditional)
@@ -141,6 +170,9 @@ def train_cmd(
         with run_folder(out, options) as folder:
             with main_process_first():
                 cache = _cache_for(source, folder, res)
+                if adapt_from is not None:
+                    adapt_from = _cache_for(adapt_from, folder, res, "source-images")
+            transfer = GANTransfer(tuple(freeze or ()), scales, adapt_from, domain_adversarial)
             result = train_gan(
                 cache,
                 folder,
@@ -150,6 +182,7 @@ def train_cmd(
                 freeze_d=freeze_d,
                 command=cli.invoked,
                 options=options,
+                transfer=transfer,
             )
     except UserError:
         if created and not (out / CHECKPOINT_FILE).exists():
@@ -203,15 +236,33 @@ def _check_init(init: str, arch: str, res: int) -> None:
         )
 
 
-def _cache_for(source: str, out: Path, res: int) -> Path:
+def _check_parts(
+    init: str | None, config: Any, freeze: tuple[str, ...], scales: dict[str, float]
+) -> None:
+    """The parts --freeze and --lr-scale name exist in the model the run starts from."""
+    from museforge.core.transfer import freeze as freeze_parts
+    from museforge.core.transfer import lr_scales
+    from museforge.image.gan.dcgan import DCGAN
+    from museforge.image.gan.generate import load_gan
+    from museforge.image.gan.stylegan import StyleGAN
+
+    if init is not None:
+        gan = load_gan(init)
+    else:
+        gan = StyleGAN(config.model) if config.arch == "stylegan" else DCGAN(config.model)
+    freeze_parts(gan, list(freeze))
+    lr_scales(gan, scales)
+
+
+def _cache_for(source: str, out: Path, res: int, name: str = "images") -> Path:
     """An image cache for ``source``: a cache file as it is; a folder or sample set decoded
-    into ``out/images-<res>px.npz`` (reused when there)."""
+    into ``out/<name>-<res>px.npz`` (reused when there)."""
     from museforge.errors import require_file
     from museforge.image.data import build_image_dataset
 
     if source.endswith(".npz"):
         return require_file(source, "image cache")
-    target = out / f"images-{res}px.npz"
+    target = out / f"{name}-{res}px.npz"
     if not target.is_file():
         Console(stderr=True).print(f"reading {source} into {target} (once)")
         build_image_dataset(source, target, res)

@@ -19,6 +19,7 @@ from museforge.cli.run_options import (
     run_folder,
     run_options,
 )
+from museforge.cli.transfer_options import FreezeOpt, LrScaleOpt
 
 app = typer.Typer(
     help="Images: neural style transfer (Gatys et al.) with feature networks that work "
@@ -408,22 +409,65 @@ def style_train_cmd(
     skip_nonfinite: SkipNonfiniteOpt = 0,
     force: ForceOpt = False,
     allow_config_change: AllowChangeOpt = False,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from a trained fast style network: a model folder from `image style "
+            "train` or a shipped style such as style-gravel (its code becomes the new "
+            "picture's); --width is then the model's."
+        ),
+    ] = None,
+    freeze: FreezeOpt = None,
+    lr_scale: LrScaleOpt = None,
+    adapt_from: Annotated[
+        str | None,
+        typer.Option(
+            "--adapt-from",
+            help="Refused here: a fast style network learns one picture's style on the same "
+            "photos, so there is no source data set for a domain classifier to tell from a "
+            "target one (use it with `image gan train` and `music train`).",
+        ),
+    ] = None,
+    domain_adversarial: Annotated[
+        float | None,
+        typer.Option("--domain-adversarial", help="Refused here, as --adapt-from is."),
+    ] = None,
 ) -> None:
     """Train a fast style network for STYLE (Johnson et al. 2016); use it with
-    `image stylize --fast OUT/model`. Ctrl-C saves a checkpoint; --resume goes on."""
+    `image stylize --fast OUT/model`. Ctrl-C saves a checkpoint; --resume goes on.
+
+    Transfer: --init a trained network, --freeze parts of it (down, residual, up; a shipped
+    style also has norms and predict) and --lr-scale PART=F."""
     from dataclasses import replace
 
     from museforge import cli
     from museforge.core.distributed import is_main_process
+    from museforge.core.transfer import parse_scales
     from museforge.image.io import load_image, resolve_source
     from museforge.image.style.fast import (
         DEFAULT_CONTENTS,
         FastStyleConfig,
         FastTrainConfig,
+        FastTransfer,
         train_fast_style,
     )
     from museforge.image.style.features import build_features
 
+    if adapt_from is not None or domain_adversarial is not None:
+        raise typer.BadParameter(
+            "a fast style network learns one style picture on the same photos: there is no "
+            "source data set to adapt from (image gan train and music train take it)",
+            param_hint="--adapt-from",
+        )
+    if freeze and init is None:
+        raise typer.BadParameter(
+            "needs --init (the trained network to keep parts of)", param_hint="--init"
+        )
+    transfer = FastTransfer(init, tuple(freeze or ()), parse_scales(lr_scale))
+    if init is not None:
+        from museforge.core.checkpoints import resolve_model_dir
+
+        resolve_model_dir(init)  # a wrong name fails before the pictures are read
     contents = list(content or DEFAULT_CONTENTS)
     for source in [style, *contents]:
         resolve_source(source)
@@ -453,8 +497,9 @@ def style_train_cmd(
             resume=resume,
             command=cli.invoked,
             options=options,
+            transfer=transfer,
         )
-    keep_trained_model(result.model_dir, note=f"fast style for {style}")
+    keep_trained_model(result.model_dir, init=init, note=f"fast style for {style}")
     if not is_main_process():
         return
     Console().print(

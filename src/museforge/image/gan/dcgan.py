@@ -156,6 +156,17 @@ class DCGANDiscriminator(nn.Module):
         if self.embed is not None:
             nn.init.normal_(self.embed.weight, 0.0, INIT_STD)
 
+    def layers(self) -> list[nn.Module]:
+        """D's layers from the image inwards (each convolution with what follows it, then
+        the last linear layer): what Freeze-D freezes the first of."""
+        stages: list[list[nn.Module]] = []
+        for layer in self.features:
+            if isinstance(layer, nn.Conv2d):
+                stages.append([])
+            if stages:
+                stages[-1].append(layer)
+        return [nn.Sequential(*stage) for stage in stages] + [self.out]
+
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         check_images(x, self.config.channels, self.config.res)
         check_labels(labels, self.config.num_classes, x.shape[0])
@@ -177,6 +188,12 @@ class DCGAN(nn.Module, Pretrained):
         self.config = config or DCGANConfig()
         self.G = DCGANGenerator(self.config)
         self.D = DCGANDiscriminator(self.config)
+
+    def transfer_parts(self) -> dict[str, list[nn.Module]]:
+        """The parts ``--freeze`` and ``--lr-scale`` name (see ``core/transfer.py``): G, D,
+        and D's layers from the image inwards, ``D.0`` first (Freeze-D)."""
+        parts: dict[str, list[nn.Module]] = {"G": [self.G], "D": [self.D]}
+        return parts | {f"D.{i}": [layer] for i, layer in enumerate(self.D.layers())}
 
     @torch.no_grad()
     def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:

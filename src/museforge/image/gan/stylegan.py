@@ -388,12 +388,20 @@ class StyleGANDiscriminator(nn.Module):
         self.out = EqualLinear(ch(4), 1)
         self.embed = nn.Embedding(c.num_classes, ch(4)) if c.num_classes else None
 
-    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+    def features(self, x: Tensor) -> Tensor:
+        """``[N, channels at 4 px]``: what D's last layer reads (its penultimate features)."""
         check_images(x, self.config.channels, self.config.res)
-        check_labels(labels, self.config.num_classes, x.shape[0])
         x = self.blocks(self.from_rgb(x))
         x = self.conv(minibatch_stddev(x, self.config.mbstd_group))
-        h = self.fc(x.flatten(1))
+        return self.fc(x.flatten(1))
+
+    def layers(self) -> list[nn.Module]:
+        """D's layers from the image inwards: what Freeze-D freezes the first of."""
+        return [self.from_rgb, *self.blocks, self.conv, self.fc, self.out]
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        check_labels(labels, self.config.num_classes, x.shape[0])
+        h = self.features(x)
         logits = self.out(h).squeeze(1)
         if self.embed is not None:  # equalised: the embedding is N(0, 1), scaled at run time
             logits = logits + (self.embed(labels) * h).sum(dim=1) / math.sqrt(h.shape[1])
@@ -473,13 +481,31 @@ class StyleGAN(nn.Module, Pretrained):
         self.D = make_discriminator(self.config)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
 
+    def transfer_parts(self) -> dict[str, list[nn.Module]]:
+        """The parts ``--freeze`` and ``--lr-scale`` name (see ``core/transfer.py``): G, its
+        mapping and synthesis networks, D, and D's layers from the image inwards, ``D.0``
+        first (freezing ``D.0`` .. ``D.k-1`` is Freeze-D with k layers)."""
+        parts = {
+            "G": [self.G],
+            "mapping": [self.G.mapping],
+            "synthesis": [self.G.synthesis],
+            "D": [self.D],
+        }
+        if isinstance(self.D, StyleGANDiscriminator):
+            parts |= {f"D.{i}": [layer] for i, layer in enumerate(self.D.layers())}
+        return parts
+
     @torch.no_grad()
     def update_ema(self, decay: float) -> None:
-        """``G_ema = decay * G_ema + (1 - decay) * G``; buffers (``w_avg``, noise) are copied."""
+        """``G_ema = decay * G_ema + (1 - decay) * G``; buffers (``w_avg``, noise) are copied.
+
+        A frozen part of G (no gradient) is not averaged: G_ema keeps its own weights there,
+        so a part kept as it is by ``--freeze`` stays as it was in the samples too."""
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"decay must lie in [0, 1], not {decay}")
         for ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
-            ema.lerp_(p, 1.0 - decay)
+            if p.requires_grad:
+                ema.lerp_(p, 1.0 - decay)
         for ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
             ema.copy_(b)
 

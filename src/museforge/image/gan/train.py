@@ -24,6 +24,17 @@ the augmentation probability ``p`` from D's logits on the reals; ``p`` and the r
 ADA's state are buffers of the model the loop trains, so a checkpoint holds them and a
 resumed run goes on exactly where it stopped.
 
+Transfer (``core/transfer.py``, the recipe every medium shares): ``init`` starts from a
+trained model, ``GANTransfer.freeze`` keeps named parts as they are (the model's
+``transfer_parts()``: G, StyleGAN's mapping and synthesis networks, D, D's layers ``D.0``
+.. from the image inwards; Freeze-D is the first few of those), ``lr_scale`` gives parts
+their own learning rates, and ``adapt_from`` adds adversarial feature alignment on D
+(DANN, Ganin et al. 2016): a small domain classifier tells D's features of real source
+images (the data the ``init`` model learnt) from those of real target images, and a
+gradient reversal layer, weighted by DANN's lambda_p over the run, makes D's features
+learn to fool it, on every step D trains; the target needs no labels. The domain term's
+loss and the classifier's batch accuracy are logged as ``domain_loss`` and ``domain_acc``.
+
 Randomness: the latents, style mixing, mirroring and augmentations of step k come from
 a generator seeded by (seed, k); StyleGAN's per-pixel noise uses torch's global RNG,
 which the loop checkpoints. A run that is stopped and resumed ends bit for bit where an
@@ -47,6 +58,13 @@ from torch.utils.data import TensorDataset
 
 from museforge.core.atomic import atomic_write_text
 from museforge.core.training import CHECKPOINT_FILE, RunOptions, TrainConfig, TrainResult, train
+from museforge.core.transfer import (
+    DomainClassifier,
+    dann_lambda,
+    domain_adversarial_loss,
+    freeze,
+    lr_scales,
+)
 from museforge.errors import UserError
 from museforge.image.data import RESOLUTIONS, load_image_dataset, mirror_batch, to_float_pixels
 from museforge.image.gan import losses
@@ -126,6 +144,19 @@ def default_config(arch: str, res: int, discriminator: str = "stylegan") -> GANT
     )
 
 
+@dataclass
+class GANTransfer:
+    """How a run carries a trained GAN to new images (see the module docstring)."""
+
+    freeze: tuple[str, ...] = ()  # parts of the model kept as they are
+    lr_scale: dict[str, float] = field(default_factory=dict)  # part -> learning-rate factor
+    adapt_from: str | Path | None = None  # an image cache of the source images
+    domain_adversarial: float = 0.1  # the domain term's weight W
+
+
+SOURCE_STREAM = 7  # keeps the source batches' draws apart from the step's other draws
+
+
 TRAIN_FACES = 90  # portrait-32 learns lfw_subset's faces 0-89; 90-99 stay new for transfer
 PORTRAIT_CHANNELS = 64  # 0.4 M weights in G: ~0.23 s a step of 16 images on one CPU thread
 
@@ -146,11 +177,27 @@ class GANTraining(nn.Module):
     exported folder loads with ``StyleGAN.from_pretrained`` or ``DCGAN.from_pretrained``.
     """
 
-    def __init__(self, gan: GAN, config: GANTrainConfig, *, mirror: bool) -> None:
+    def __init__(
+        self,
+        gan: GAN,
+        config: GANTrainConfig,
+        *,
+        mirror: bool,
+        source: Tensor | None = None,
+        domain_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         self.gan = gan
         self.train_config = config
         self.mirror = mirror  # x-flip half the reals, as the cache asks
+        # adversarial adaptation: uint8 source images (not a buffer: checkpoints stay small)
+        self.source, self.domain_weight = source, domain_weight
+        self.domain = None
+        if source is not None:
+            with torch.no_grad(), torch.random.fork_rng():
+                torch.manual_seed(config.seed)  # the classifier's start is part of the seed
+                width = discriminator_features(gan.D, to_float_pixels(source[:2])).shape[1]
+                self.domain = DomainClassifier(width)
         self.ada = AdaptiveAugment(config.ada_config)  # its state lives in the buffers below
         self.register_buffer("ada_p", torch.zeros(()))
         self.register_buffer("ada_signs", torch.zeros(()))  # sum of sign(D(real)) since a move
@@ -212,6 +259,10 @@ class GANTraining(nn.Module):
                 penalty = losses.r1_penalty(real, real_logits)
                 d_total = d_total + penalty * (gamma / 2 * c.r1_interval)  # as losses.r1_loss
                 self.r1_last.copy_(penalty.detach())
+            if self.domain is not None:
+                term, logged = self._domain_term(real.detach(), step)
+                d_total = d_total + term
+                metrics |= logged
             if c.ada:
                 self.ada.update(real_logits)
                 self._store_ada()
@@ -233,6 +284,27 @@ class GANTraining(nn.Module):
             if isinstance(self.gan, StyleGAN):
                 self.gan.update_ema(self._ema_decay(step))
         return d_total, g_loss, metrics | {"r1": self.r1_last.clone(), "ada_p": self.ada.p}
+
+    def _domain_term(self, target: Tensor, step: int) -> tuple[Tensor, dict[str, Any]]:
+        """W * the domain classifier's loss on D's features of real source and target
+        images, seen through a gradient reversal of DANN's lambda_p at this step."""
+        c = self.train_config
+        mixed = np.random.SeedSequence([c.seed, step, SOURCE_STREAM]).generate_state(1)[0]
+        gen = torch.Generator().manual_seed(int(mixed))
+        rows = torch.randint(len(self.source), (target.shape[0],), generator=gen)
+        source = to_float_pixels(self.source[rows]).to(target.device)
+        if self.mirror:
+            source = mirror_batch(source, gen)
+        D = self.gan.D
+        reversal = dann_lambda(step / c.steps)
+        loss, accuracy = domain_adversarial_loss(
+            self.domain,
+            discriminator_features(D, source),
+            discriminator_features(D, target),
+            reversal,
+        )
+        logged = {"domain_loss": loss.detach(), "domain_acc": accuracy, "domain_lambda": reversal}
+        return self.domain_weight * loss, logged
 
     def _generate(
         self, n: int, gen: torch.Generator, device: torch.device, labels: Tensor | None
@@ -284,41 +356,54 @@ def gan_loss(net: nn.Module, batch: Tensor, step: int) -> tuple[Tensor, dict[str
 
 
 def gan_optimizer(
-    training: GANTraining, config: GANTrainConfig
+    training: GANTraining, config: GANTrainConfig, scales: dict[int, float] | None = None
 ) -> Callable[[list[nn.Parameter], TrainConfig], torch.optim.Optimizer]:
-    """``make_optimizer`` for the loop: one Adam, one parameter group for G and one for D.
+    """``make_optimizer`` for the loop: one Adam, parameter groups for G, for D and for the
+    domain classifier when there is one, each split by learning-rate scale
+    (``{id(parameter): scale}``, ``core.transfer.lr_scales``).
 
-    G_ema takes no gradient and frozen D layers (Freeze-D) none either; neither is in it.
+    G_ema takes no gradient and frozen parts (Freeze-D, ``--freeze``) none either; neither
+    is in it.
     """
+    scales = scales or {}
 
     def make(params: list[nn.Parameter], train_config: TrainConfig) -> torch.optim.Optimizer:
         trainable = {id(p) for p in params}
-        groups = [
-            {"name": name, "params": [p for p in net.parameters() if id(p) in trainable]}
-            for name, net in (("G", training.gan.G), ("D", training.gan.D))
-        ]
+        nets = [("G", training.gan.G), ("D", training.gan.D)]
+        if training.domain is not None:
+            nets.append(("domain", training.domain))
+        groups = []
+        for name, net in nets:
+            by_scale: dict[float, list[nn.Parameter]] = {}
+            for p in net.parameters():
+                if id(p) in trainable:
+                    by_scale.setdefault(scales.get(id(p), 1.0), []).append(p)
+            groups += [
+                {"name": name, "params": ps, "lr": train_config.lr * scale, "lr_scale": scale}
+                for scale, ps in sorted(by_scale.items(), key=lambda kv: (kv[0] != 1.0, kv[0]))
+            ]
         if sum(len(g["params"]) for g in groups) != len(params):
             raise ValueError("a trainable parameter belongs to neither G nor D")
-        return torch.optim.Adam(
-            [g for g in groups if g["params"]], lr=train_config.lr, betas=config.betas
-        )
+        return torch.optim.Adam(groups, lr=train_config.lr, betas=config.betas)
 
     return make
 
 
 def discriminator_layers(D: nn.Module) -> list[nn.Module]:
     """D's layers from the image inwards: what Freeze-D freezes the first of."""
-    if isinstance(D, StyleGANDiscriminator):
-        return [D.from_rgb, *D.blocks, D.conv, D.fc, D.out]
-    if isinstance(D, DCGANDiscriminator):
-        stages: list[list[nn.Module]] = []
-        for layer in D.features:
-            if isinstance(layer, nn.Conv2d):
-                stages.append([])
-            if stages:
-                stages[-1].append(layer)
-        return [nn.Sequential(*stage) for stage in stages] + [D.out]
+    if isinstance(D, StyleGANDiscriminator | DCGANDiscriminator):
+        return D.layers()
     raise TypeError(f"not a museforge discriminator: {type(D).__name__}")
+
+
+def discriminator_features(D: nn.Module, images: Tensor) -> Tensor:
+    """``[N, F]``: the features D's last layer reads, for images in -1..1."""
+    if isinstance(D, StyleGANDiscriminator | DCGANDiscriminator):
+        return D.features(images)
+    raise UserError(
+        "adversarial adaptation needs the stylegan or dcgan discriminator; a projected D's "
+        "features come from a frozen ImageNet network"
+    )
 
 
 def freeze_discriminator(gan: GAN, layers: int) -> None:
@@ -351,16 +436,21 @@ def train_gan(
     progress: bool = True,
     command: str | None = None,
     options: RunOptions | None = None,
+    transfer: GANTransfer | None = None,
 ) -> TrainResult:
     """Train on an image cache (``image.data.build_image_dataset``); write ``out_dir``.
 
     ``init`` is a model folder to start from (transfer learning; its config replaces
-    ``config.model``) and ``freeze_d`` the number of D's first layers it keeps frozen.
+    ``config.model``) and ``freeze_d`` the number of D's first layers it keeps frozen
+    (the same as ``transfer.freeze`` of ``D.0`` .. ``D.{freeze_d - 1}``). ``transfer``
+    also freezes other parts, scales parts' learning rates and adapts adversarially from
+    an image cache of the source images (see the module docstring).
     ``out_dir/model`` loads with ``load_gan``. With ``config.conditional`` the cache's
     labels (its sub-folders) become the classes of G and D. ``command`` is recorded in the checkpoint (default: this process's
     argv).
     """
     _check_config(config)
+    transfer = transfer or GANTransfer()
     data = load_image_dataset(dataset_path)
     if config.conditional and len(data.label_names) < 2:
         raise UserError(
@@ -388,12 +478,21 @@ def train_gan(
     else:
         if freeze_d:
             raise UserError("freeze_d needs init: a trained model whose D layers to keep")
+        if transfer.freeze or transfer.adapt_from is not None:
+            raise UserError("freeze and adapt_from need init: the trained model to carry over")
         torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
         classes = len(data.label_names) if config.conditional else 0
         model_config = replace(config.model, res=config.res, num_classes=classes)
         gan = StyleGAN(model_config) if config.arch == "stylegan" else DCGAN(model_config)
     freeze_discriminator(gan, freeze_d)
-    training = GANTraining(gan, config, mirror=data.mirror)
+    freeze(gan, list(transfer.freeze))
+    scales = lr_scales(gan, transfer.lr_scale)
+    source = None
+    if transfer.adapt_from is not None:
+        source = _source_images(transfer.adapt_from, config.res)
+    training = GANTraining(
+        gan, config, mirror=data.mirror, source=source, domain_weight=transfer.domain_adversarial
+    )
 
     train_config = TrainConfig(
         steps=config.steps,
@@ -414,9 +513,19 @@ def train_gan(
         resume=resume,
         command=command,
         progress=progress,
-        make_optimizer=gan_optimizer(training, config),
+        make_optimizer=gan_optimizer(training, config, scales),
         options=options,
     )
+
+
+def _source_images(path: str | Path, res: int) -> Tensor:
+    """The uint8 images of a source image cache, at the run's size."""
+    source = load_image_dataset(path)
+    if source.res != res:
+        raise UserError(f"{path}: its images are {source.res} px, not {res}")
+    if len(source.images) < 2:
+        raise UserError(f"{path}: adapting needs at least 2 source images")
+    return source.images
 
 
 CPU_FILE = "cpu_seconds.json"

@@ -98,6 +98,21 @@ class ArbitraryStyleNet(nn.Module, Pretrained):
         nn.init.zeros_(self.to_norms.bias)
         self.register_buffer("code", torch.zeros(1, c.bottleneck))
 
+    def transfer_parts(self) -> dict[str, list[nn.Module]]:
+        """The parts ``--freeze`` and ``--lr-scale`` name (see ``core/transfer.py``): the
+        downsampling convolutions, the residual blocks' convolutions, the upsampling ones
+        with the convolution to RGB, the map from the style code to the norms' scales and
+        shifts, and the style prediction network."""
+        first, last = 3, 3 + 2 * self.config.res_blocks
+        convs = list(self.convs)
+        return {
+            "down": convs[:first],
+            "residual": convs[first:last],
+            "up": [*convs[last:], self.out],
+            "norms": [self.to_norms],
+            "predict": [self.predict],
+        }
+
     # --- the style code ------------------------------------------------------------------
 
     def style_code(self, encoder: TappedNet, style: Tensor) -> Tensor:

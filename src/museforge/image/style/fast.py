@@ -33,9 +33,15 @@ from torch import Tensor, nn
 
 from museforge.core.checkpoints import Pretrained, load_model
 from museforge.core.training import RunOptions, TrainConfig, TrainResult, train
+from museforge.core.transfer import freeze, lr_scales, param_groups
 from museforge.errors import UserError
 from museforge.image.style.features import FeatureNet, build_features
-from museforge.image.style.gatys import gram_matrix, relative_mse, total_variation
+from museforge.image.style.gatys import (
+    gram_matrix,
+    relative_mse,
+    resize_long_side,
+    total_variation,
+)
 
 # Photos that ship with scikit-image, used as content crops when none are given; the
 # textures (brick, grass, gravel) are styles, not contents.
@@ -115,6 +121,20 @@ class TransformNet(nn.Module, Pretrained):
         last = self.net[-1][1]  # the network starts as the identity and learns what to add
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
+
+    def transfer_parts(self) -> dict[str, list[nn.Module]]:
+        """The parts ``--freeze`` and ``--lr-scale`` name (see ``core/transfer.py``): the
+        three downsampling convolutions, the residual blocks, and the upsampling ones with
+        the convolution to RGB; each with its instance norms."""
+        layers = list(self.net)
+        blocks = [i for i, m in enumerate(layers) if isinstance(m, _Residual)]
+        first = blocks[0] if blocks else 9  # 3 convolutions of 3 layers each come first
+        last = blocks[-1] + 1 if blocks else first
+        return {
+            "down": layers[:first],
+            "residual": layers[first:last],
+            "up": layers[last:],
+        }
 
     def forward(self, image: Tensor) -> Tensor:
         h, w = image.shape[-2:]
@@ -285,6 +305,20 @@ def loop_config(config: Any) -> TrainConfig:
     )
 
 
+@dataclass
+class FastTransfer:
+    """How a style run starts from a trained fast style network (``core/transfer.py``).
+
+    ``init``: a model folder from ``image style train`` or a shipped style (``style-...``,
+    an arbitrary-style network whose preset code becomes the new style picture's code, as
+    its prediction network reads it; the prediction network then stays as it is).
+    """
+
+    init: str | Path | None = None
+    freeze: tuple[str, ...] = ()  # parts kept as they are (the network's transfer_parts)
+    lr_scale: dict[str, float] = field(default_factory=dict)  # part -> learning-rate factor
+
+
 def train_fast_style(
     style: Tensor,
     contents: Sequence[Tensor],
@@ -297,15 +331,26 @@ def train_fast_style(
     progress: bool = True,
     command: str | None = None,
     options: RunOptions | None = None,
+    transfer: FastTransfer | None = None,
 ) -> TrainResult:
     """Train a transform network for ``style`` ``[1, 3, h, w]`` on crops of ``contents``.
 
     ``net`` is the loss network ``config.features`` names, when the caller has built it.
+    ``transfer`` starts from a trained network, freezes parts of it and scales parts'
+    learning rates (``FastTransfer``).
     """
+    transfer = transfer or FastTransfer()
     net = net or build_features(config.features, seed=config.seed)
     torch.manual_seed(config.seed)
-    model_config = replace(config.net, style=style_name, features=config.features)
-    model = TransformNet(model_config)
+    if transfer.init is not None:
+        model = start_from(transfer.init, style, style_name, config.features)
+    else:
+        if transfer.freeze:
+            raise UserError("freeze needs init: the trained network to keep parts of")
+        model_config = replace(config.net, style=style_name, features=config.features)
+        model = TransformNet(model_config)
+    freeze(model, list(transfer.freeze))
+    scales = lr_scales(model, transfer.lr_scale)
     crops = ContentCrops(contents, config.crop, config.seed)
     reference = torch.stack([crops[i] for i in range(REFERENCE_CROPS)])
     return train(
@@ -318,7 +363,28 @@ def train_fast_style(
         progress=progress,
         command=command,
         options=options,
+        make_optimizer=lambda params, c: torch.optim.AdamW(
+            param_groups(params, scales, c.weight_decay), lr=c.lr
+        ),
     )
+
+
+def start_from(init: str | Path, style: Tensor, style_name: str, features: str) -> nn.Module:
+    """A trained fast style network to fine-tune for ``style``, in training mode.
+
+    A shipped arbitrary-style preset takes the new picture's code from its own prediction
+    network (then frozen: the code is fixed for the run), so it starts by painting after
+    the new picture as well as it can without training.
+    """
+    from museforge.image.style.arbitrary import STYLE_SIZE, ArbitraryStyleNet
+
+    model = load_fast_style(init).train()
+    if isinstance(model, ArbitraryStyleNet):
+        encoder = build_features(model.config.encoder)
+        model.keep_style(encoder, resize_long_side(style, STYLE_SIZE), style_name)
+        model.predict.requires_grad_(False)
+    model.config = replace(model.config, style=style_name, features=features)
+    return model
 
 
 def load_fast_style(name_or_path: str | Path) -> nn.Module:
