@@ -14,6 +14,8 @@ was added) draws from that Gaussian.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -21,6 +23,7 @@ from torch import Tensor, nn
 MIXTURE_COMPONENTS = 10  # Ghosh et al. 2020, section 4: a 10-component GMM
 # a mixture needs this many codes per component, or the single Gaussian is drawn from
 CODES_PER_COMPONENT = 20
+MIXTURE_MAX_CODES = 20_000  # EM runs on at most this many codes (a seeded random subset)
 _SINGLE = ("prior_mean", "prior_scale")
 _MIXTURE = ("prior_mixture_weights", "prior_mixture_means", "prior_mixture_scales")
 PRIOR_BUFFERS = _SINGLE + _MIXTURE  # model folders saved before them still load
@@ -65,8 +68,9 @@ class FittedPrior:
     ) -> None:
         """Fit the prior to the mean codes of ``windows`` [N, steps]: their mean and
         covariance, and a Gaussian mixture of ``components`` (at most ``MIXTURE_COMPONENTS``;
-        1, or too few windows for it, leaves the single Gaussian alone), each covariance
-        with a touch of every direction so that its Cholesky factor exists."""
+        1, or too few windows for it, leaves the single Gaussian alone) fitted by EM to at
+        most ``MIXTURE_MAX_CODES`` of them; each covariance with a touch of every direction
+        so that its Cholesky factor exists."""
         codes = torch.cat([self.encode(chunk)[0] for chunk in windows.split(batch_size)]).double()
         if len(codes) < 2:
             raise ValueError("fitting the prior needs at least 2 windows")
@@ -84,10 +88,17 @@ class FittedPrior:
         )
         if components == 1 or len(codes) < CODES_PER_COMPONENT * components:
             return
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
 
+        points = codes.cpu().numpy()
+        if len(points) > MIXTURE_MAX_CODES:
+            keep = np.random.default_rng(0).choice(len(points), MIXTURE_MAX_CODES, replace=False)
+            points = points[np.sort(keep)]
         gmm = GaussianMixture(components, covariance_type="full", reg_covar=touch, random_state=0)
-        gmm.fit(codes.cpu().numpy())
+        with warnings.catch_warnings():  # EM's best fit after max_iter is kept all the same
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gmm.fit(points)
         scales = np.linalg.cholesky(gmm.covariances_)
         self.prior_mixture_weights[:components].copy_(torch.from_numpy(gmm.weights_))
         self.prior_mixture_means[:components].copy_(torch.from_numpy(gmm.means_))
