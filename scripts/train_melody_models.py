@@ -20,6 +20,7 @@ import json
 import math
 import shlex
 import sys
+import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def main() -> int:
     command = shlex.join(["python", "scripts/train_melody_models.py", *sys.argv[1:]])
 
     if args.remeasure:
-        return remeasure(name, args.bars, args.cache, args.sampler_grid)
+        return remeasure(name, args.bars, args.cache, args.sampler_grid, command)
     model_dir = run_dir / "model"
     if not args.ship_only:
         try:
@@ -206,7 +207,9 @@ def sampler_grid(model: torch.nn.Module, data: MelodyDataset, bars: int) -> list
     return rows
 
 
-def remeasure(name: str, bars: int, cache: Path, grid: bool = False) -> int:
+def remeasure(
+    name: str, bars: int, cache: Path, grid: bool = False, command: str | None = None
+) -> int:
     """Measure the shipped ``name`` again (deduplicated held-out split, every figure) and
     rewrite its card and the figures in its config.json. The weights stay as they are; a
     model saved before its prior (or the prior's mixture) was fitted gets the prior
@@ -225,6 +228,9 @@ def remeasure(name: str, bars: int, cache: Path, grid: bool = False) -> int:
     metrics, style, keys = measure(model, data, bars)
     if grid:
         record["sampler_grid"] = sampler_grid(model, data, bars)
+    if command is not None:
+        record["remeasured_with"] = command
+        record["prior_refitted"] = refit
     settings = dict(record["train_config"])
     if "free_bits" in settings and not record.get("free_bits_in_bits"):
         # trained when free bits were counted in nats: the same amount, in bits
@@ -273,7 +279,7 @@ interval, in-key share) fitted on {min(ATTRIBUTE_WINDOWS, facts["train_windows"]
 
 ## How it was made
 
-- Command: `{facts["command"]}`{resumes(facts["resumed_with"])}
+- Command: `{facts["command"]}`{resumes(facts["resumed_with"])}{_remeasured(facts)}
 - Data: the music21 corpus (folk tunes: Essen, O'Neill, Ryan's, and others; Bach
   chorales), parsed by `museforge music dataset build --source corpus`; {bars}-bar windows
   from melodies in 4/4, 2/2 and 2/4: {facts["train_windows"]:,} for training,
@@ -305,7 +311,8 @@ are not a like-for-like comparison.
 ## Style of its samples
 
 {STYLE_SAMPLES:,} samples ({_setting(facts.get("sampler"))}) against the
-{facts["held_out_windows"]:,} held-out windows: MusPy-style features and the Yang & Lerch overlapped area of their distributions
+{facts["held_out_windows"]:,} held-out windows: MusPy-style features and the Yang & Lerch
+overlapped area of their distributions
 (1.0 = the same), as `museforge music evaluate` prints them.
 
 | feature | samples, mean | held out, mean | overlap |
@@ -341,9 +348,20 @@ def _sampler_text(sampler: dict | None) -> str:
         density = "a Gaussian"
     else:
         density = "a mixture of 10 Gaussians (Ghosh et al. 2020's ex-post density estimate)"
+    return textwrap.fill(
+        f"New melodies start from codes drawn from {density} fitted to the codes of the "
+        f"training melodies; {_setting(sampler)}.",
+        width=88,
+    )
+
+
+def _remeasured(facts: dict) -> str:
+    if "remeasured_with" not in facts:
+        return ""
+    prior = ", the prior fitted again" if facts.get("prior_refitted") else ""
     return (
-        f"New melodies start from codes drawn from {density} fitted to the codes of the\n"
-        f"training melodies; {_setting(sampler)}."
+        f"\n- Measured again (weights unchanged{prior}; every figure below is of this):"
+        f"\n  `{facts['remeasured_with']}`"
     )
 
 
