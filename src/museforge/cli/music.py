@@ -145,7 +145,6 @@ TopPOpt = Annotated[
         "--top-p",
         min=0.0,
         max=1.0,
-        min_open=True,
         help="Nucleus sampling: each note is drawn from the fewest likeliest events whose "
         "probabilities sum to this (1 = all events).",
     ),
