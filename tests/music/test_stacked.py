@@ -225,27 +225,29 @@ def test_the_fitted_prior_draws_codes_with_the_mean_and_spread_of_real_ones(kind
     assert torch.equal(again, model.draw_codes(5, torch.Generator().manual_seed(1)))
 
 
-def test_the_shipped_16_bar_model_holds_its_notes_over_the_seams_where_it_predicts_a_tie():
+def test_the_shipped_16_bar_model_holds_its_notes_over_the_seams_where_a_tie_is_predicted():
     model = load_melody_vae("melody-16bar")
     assert model.config.seam_ties
     z = model.draw_codes(24, torch.Generator().manual_seed(0))
     length = model.segment_steps
     segments = model.steps // length
+    seams = list(range(length, model.steps, length))
     with torch.no_grad():
         codes = model.codes(z, segments)
-        ties = model.ties(z, segments)
         played = torch.cat(  # each segment as the 2-bar decoder plays it on its own
             [model.segment.decode(codes[:, s], length, temperature=0.0) for s in range(segments)],
             dim=1,
         )
-    events = model.decode(z, temperature=0.0)
-    seams = list(range(length, model.steps, length))
-    sounding = torch.from_numpy(last_event(events.numpy()))
-    before = sounding[:, [seam - 1 for seam in seams]]
-    restruck = (events[:, seams] == before) & (before >= FIRST_NOTE_ON)
-    assert not (restruck & ties[:, 1:]).any()  # no note struck again where a tie is predicted
-    would_restrike = played[:, seams] == before
-    held = ties[:, 1:] & would_restrike & (before >= FIRST_NOTE_ON)
-    assert held.sum() >= 3  # and there are such seams: the segment alone strikes the note
-    assert (events[:, seams][held] == NO_EVENT).all()
-    assert torch.equal(events[:, seams][~ties[:, 1:]], played[:, seams][~ties[:, 1:]])
+    for tie_bias in (None, 20.0):  # the model's own tie predictions, then a tie at every seam
+        if tie_bias is not None:
+            with torch.no_grad():
+                model.to_tie.bias.fill_(tie_bias)
+        ties = model.ties(z, segments)[:, 1:]
+        events = model.decode(z, temperature=0.0)
+        before = torch.from_numpy(last_event(events.numpy()))[:, [seam - 1 for seam in seams]]
+        restruck = (events[:, seams] == before) & (before >= FIRST_NOTE_ON)
+        assert not (restruck & ties).any()  # no note struck again where a tie is predicted
+        held = ties & (played[:, seams] == before) & (before >= FIRST_NOTE_ON)
+        assert (events[:, seams][held] == NO_EVENT).all()
+        assert torch.equal(events[:, seams][~held], played[:, seams][~held])
+    assert held.sum() >= 3  # the 2-bar decoder alone strikes the held note again at these
