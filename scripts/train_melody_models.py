@@ -61,6 +61,7 @@ SAMPLER_GRID = (
     ("mixture", 0.5, 0.95),
     ("mixture", 0.5, 0.9),
     ("mixture", 0.5, 0.8),
+    ("mixture", 0.3, 1.0),
 )
 
 
