@@ -10,7 +10,10 @@ for a person with N = 10, 20, 50, 100 tunes of their own:
   another tune's intervals left out, ``music/duplicates.py``);
 - rows: ``source as is`` (no training), ``target only`` (a fresh model on the N tunes),
   ``fine-tune`` (the source model trained on the N tunes), ``fine-tune + adversarial``
-  (the same, plus a domain classifier on the codes and a gradient reversal, weight W);
+  (the same, plus a domain classifier on the codes and a gradient reversal, weight W;
+  one row for each W given with ``--weight``);
+- every model draws its samples' codes from the density fitted to the codes of the
+  windows it trained on, as ``music train`` exports a model (``music/prior.py``);
 - figures on the held-out target tunes: reconstruction accuracy (teacher-forced, greedy),
   style overlap of 256 samples with them (Yang & Lerch, ``music/metrics.py``), the share
   of the samples' notes in their key, and the accuracy of a linear probe telling source
@@ -94,6 +97,7 @@ def fit(
     adaptation: Adaptation | None = None,
     lr: float = 1e-3,
 ) -> MelodyVAE:
+    """``model`` trained on ``windows``, with its prior fitted to their codes."""
     config = replace(MelodyTrainConfig(model=MODEL), steps=steps, batch_size=64, lr=lr)
     if adaptation is not None:
         model = AdaptingVAE(model)
@@ -108,12 +112,14 @@ def fit(
         progress=False,
         options=RunOptions(keep=1),
     )
-    return getattr(model, "vae", model).eval()
+    vae = getattr(model, "vae", model).eval()
+    vae.fit_prior(windows)
+    return vae
 
 
 def measure(model: MelodyVAE, held: np.ndarray, source_held: np.ndarray) -> dict:
     recon = reconstruction_accuracy(model, held)
-    made = sample(model, SAMPLES, seed=0, temperature=0.5)
+    made = sample(model, SAMPLES, seed=0)
     style = evaluate_samples(made, held, seed=0)
     rng = np.random.default_rng(0)
     a = source_held[rng.choice(len(source_held), PROBE_CODES, replace=False)]
@@ -133,9 +139,18 @@ def measure(model: MelodyVAE, held: np.ndarray, source_held: np.ndarray) -> dict
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-out/transfer"))
+    parser.add_argument(
+        "--cache", type=Path, help="the corpus melody cache (default: built in museforge's home)"
+    )
     parser.add_argument("--source-steps", type=int, default=1500)
     parser.add_argument("--steps", type=int, default=200, help="steps on the target tunes")
-    parser.add_argument("--weight", type=float, default=0.5, help="the domain term's weight W")
+    parser.add_argument(
+        "--weight",
+        type=float,
+        nargs="+",
+        default=[0.5],
+        help="the domain term's weight W (several: a row each)",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--quick", action="store_true", help="a tiny run to check the script")
     args = parser.parse_args()
@@ -143,7 +158,7 @@ def main() -> int:
     if args.quick:
         args.source_steps, args.steps, args.sizes = 20, 5, [10]
     started = time.perf_counter()
-    cache = home() / "cache" / "corpus-melodies.npz"
+    cache = args.cache or home() / "cache" / "corpus-melodies.npz"
     if not cache.is_file():
         build_dataset("corpus", cache)
     data = load_dataset(cache)
@@ -164,19 +179,20 @@ def main() -> int:
         model.load_state_dict(base_state)
         return model.train()
 
-    rows = [{"n": 0, "method": "source as is"} | measure(base, held, source_held)]
+    rows = [{"n": 0, "method": "source as is", "W": None, "windows": len(source)}]
+    rows[0] |= measure(base, held, source_held)
     for n in args.sizes:
         windows = stack(by_tune, pool[:n])
-        for method in METHODS:
+        runs = [(m, None) for m in METHODS[:2]] + [(METHODS[2], w) for w in args.weight]
+        for i, (method, weight) in enumerate(runs):
             torch.manual_seed(0)
-            folder = args.out / f"n{n}-{METHODS.index(method)}"
+            folder = args.out / f"n{n}-{i}"
             if method == "target only":
                 model = fit(MelodyVAE(MODEL), windows, args.steps, folder)
             else:
-                adaptation = Adaptation(source, args.weight, args.steps)
-                extra = adaptation if method == "fine-tune + adversarial" else None
+                extra = None if weight is None else Adaptation(source, weight, args.steps)
                 model = fit(from_source(), windows, args.steps, folder, extra, lr=3e-4)
-            rows.append({"n": n, "method": method, "windows": len(windows)})
+            rows.append({"n": n, "method": method, "W": weight, "windows": len(windows)})
             rows[-1] |= measure(model, held, source_held)
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     report = {
@@ -186,7 +202,7 @@ def main() -> int:
         "held_out_target_tunes": len(held_tunes),
         "source_steps": args.source_steps,
         "target_steps": args.steps,
-        "domain_weight": args.weight,
+        "domain_weights": args.weight,
         "rows": rows,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -201,7 +217,11 @@ def _table(rows: list[dict], path: Path) -> None:
     keys = [k for k in rows[0] if k not in ("n", "method")]
     lines = ["| N | method | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
     for r in rows:
-        lines.append(f"| {r['n']} | {r['method']} | " + " | ".join(str(r[k]) for k in keys) + " |")
+        lines.append(
+            f"| {r['n']} | {r['method']} | "
+            + " | ".join("-" if r[k] is None else str(r[k]) for k in keys)
+            + " |"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -214,9 +234,10 @@ def _plot(rows: list[dict], path: Path) -> None:
     figures = ("recon_acc_greedy", "style_overlap", "domain_probe_acc")
     fig, axes = plt.subplots(1, len(figures), figsize=(4 * len(figures), 3.2))
     for ax, key in zip(axes, figures, strict=True):
-        for method in METHODS:
-            mine = [r for r in rows if r["method"] == method]
-            ax.plot([r["n"] for r in mine], [r[key] for r in mine], marker="o", label=method)
+        for method, weight in dict.fromkeys((r["method"], r["W"]) for r in rows[1:]):
+            mine = [r for r in rows if (r["method"], r["W"]) == (method, weight)]
+            label = method if weight is None else f"{method}, W={weight:g}"
+            ax.plot([r["n"] for r in mine], [r[key] for r in mine], marker="o", label=label)
         ax.axhline(rows[0][key], color="grey", linestyle=":", label="source as is")
         ax.set_xscale("log")
         ax.set_xlabel("target tunes N")

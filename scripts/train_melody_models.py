@@ -3,6 +3,7 @@
     python scripts/train_melody_models.py --bars 2             # -> weights/melody-2bar
     python scripts/train_melody_models.py --bars 16            # -> weights/melody-16bar
     python scripts/train_melody_models.py --bars 2 --resume    # after a stop or a crash
+    python scripts/train_melody_models.py --bars 2 --remeasure --sampler-grid
 
 Training runs through the project's own train path (``museforge.music.train``) on the
 music21 corpus cache, built once with
@@ -19,6 +20,7 @@ import json
 import math
 import shlex
 import sys
+import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from museforge.music.evaluate import reconstruction_accuracy
 from museforge.music.generate import fit_attribute_vectors, sample
 from museforge.music.key_share import mean_key_share
 from museforge.music.metrics import evaluate_samples
+from museforge.music.sampling import SAMPLE_TEMPERATURE, SAMPLE_TOP_P
 from museforge.music.stacked import load_melody_vae
 from museforge.music.train import (
     StackedTrainConfig,
@@ -47,8 +50,19 @@ ROOT = Path(__file__).resolve().parent.parent
 BAR = {2: (0.95, 0.90), 16: (0.85, 0.70)}
 MUSICVAE = {2: (0.986, 0.951), 16: (0.919, 0.812)}
 ATTRIBUTE_WINDOWS = 20_000  # training windows whose codes define the attribute vectors
-STYLE_SAMPLES = 1000  # melodies sampled (temperature 0.5) for the style measures
+STYLE_SAMPLES = 1000  # melodies sampled (music/sampling.py's settings) for the style measures
 KEY_SAMPLES = 256  # samples (and held-out windows) whose key music21 analyses
+# Sampler settings measured side by side with --sampler-grid: (prior, temperature, top-p);
+# "gaussian" draws codes from the single Gaussian, "mixture" from the 10-component mixture.
+SAMPLER_GRID = (
+    ("gaussian", 0.5, 1.0),
+    ("mixture", 0.5, 1.0),
+    ("gaussian", 0.5, 0.9),
+    ("mixture", 0.5, 0.95),
+    ("mixture", 0.5, 0.9),
+    ("mixture", 0.5, 0.8),
+    ("mixture", 0.3, 1.0),
+)
 
 
 def main() -> int:
@@ -66,6 +80,11 @@ def main() -> int:
         "--remeasure",
         action="store_true",
         help="measure the shipped model again and rewrite its card and figures (not its weights)",
+    )
+    parser.add_argument(
+        "--sampler-grid",
+        action="store_true",
+        help="also measure the samples of every setting of SAMPLER_GRID, into the card",
     )
     # One thread: on a 2-core machine shared with other work, a second torch thread spends
     # its time waiting for a busy core (measured: 370 sequences/s on one thread, 90 on two).
@@ -85,7 +104,7 @@ def main() -> int:
     command = shlex.join(["python", "scripts/train_melody_models.py", *sys.argv[1:]])
 
     if args.remeasure:
-        return remeasure(name, args.bars, args.cache)
+        return remeasure(name, args.bars, args.cache, args.sampler_grid, command)
     model_dir = run_dir / "model"
     if not args.ship_only:
         try:
@@ -105,6 +124,7 @@ def main() -> int:
     picks = np.random.default_rng(0).permutation(len(train_windows))[:ATTRIBUTE_WINDOWS]
     fit_attribute_vectors(model, train_windows[np.sort(picks)])
     metrics, style, keys = measure(model, data, args.bars)
+    grid = sampler_grid(model, data, args.bars) if args.sampler_grid else None
 
     teacher_bar, sampled_bar = BAR[args.bars]
     reached = (
@@ -126,6 +146,8 @@ def main() -> int:
         "metrics": metrics,
         "style": style,
         "keys": keys,
+        "sampler": sampler_settings(model),
+        "sampler_grid": grid,
         "train_config": asdict(config),
     }
     out = WEIGHTS_DIR / name
@@ -139,7 +161,7 @@ def measure(model: torch.nn.Module, data: MelodyDataset, bars: int) -> tuple[dic
     held_out, train_windows = data.windows(bars, "eval"), data.windows(bars, "train")
     metrics = reconstruction_accuracy(model, held_out)
     print(json.dumps({"held_out_windows": len(held_out)} | metrics), flush=True)
-    made = sample(model, STYLE_SAMPLES, seed=0, temperature=0.5)
+    made = sample(model, STYLE_SAMPLES, seed=0, temperature=SAMPLE_TEMPERATURE, top_p=SAMPLE_TOP_P)
     style = evaluate_samples(made, held_out, train_windows, seed=0)
     print(json.dumps({"overlap_mean": style["overlap_mean"], "verbatim": style["verbatim_share"]}))
     spread = np.linspace(0, len(held_out) - 1, KEY_SAMPLES).astype(int)
@@ -152,22 +174,64 @@ def measure(model: torch.nn.Module, data: MelodyDataset, bars: int) -> tuple[dic
     return metrics, style, keys
 
 
-def remeasure(name: str, bars: int, cache: Path) -> int:
+def sampler_settings(model: torch.nn.Module) -> dict:
+    prior = "mixture" if model.prior_is_mixture else "gaussian"
+    return {"prior": prior, "temperature": SAMPLE_TEMPERATURE, "top_p": SAMPLE_TOP_P}
+
+
+def sampler_grid(model: torch.nn.Module, data: MelodyDataset, bars: int) -> list[dict]:
+    """For each setting of SAMPLER_GRID: the samples' in-key share, style overlap, share of
+    distinct samples and share found verbatim in the training windows (seed 0, as above)."""
+    held_out, train_windows = data.windows(bars, "eval"), data.windows(bars, "train")
+    mixture = model.prior_mixture_weights.clone()
+    rows = []
+    try:
+        for prior, temperature, top_p in SAMPLER_GRID:
+            if prior == "mixture" and not mixture.sum() > 0:
+                continue
+            model.prior_mixture_weights.copy_(mixture if prior == "mixture" else 0 * mixture)
+            made = sample(model, STYLE_SAMPLES, seed=0, temperature=temperature, top_p=top_p)
+            style = evaluate_samples(made, held_out, train_windows, seed=0)
+            row = {
+                "prior": prior,
+                "temperature": temperature,
+                "top_p": top_p,
+                "in_key_share": mean_key_share(made[:KEY_SAMPLES]),
+                "overlap_mean": style["overlap_mean"],
+                "distinct_share": len(np.unique(made, axis=0)) / len(made),
+                "verbatim_share": style["verbatim_share"],
+            }
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    finally:
+        model.prior_mixture_weights.copy_(mixture)
+    return rows
+
+
+def remeasure(
+    name: str, bars: int, cache: Path, grid: bool = False, command: str | None = None
+) -> int:
     """Measure the shipped ``name`` again (deduplicated held-out split, every figure) and
     rewrite its card and the figures in its config.json. The weights stay as they are; a
-    model saved before its prior was fitted gets the prior (``music/prior.py``) fitted to
-    the training windows' codes, and its weights file is written again with it."""
+    model saved before its prior (or the prior's mixture) was fitted gets the prior
+    (``music/prior.py``) fitted to the training windows' codes, and its weights file is
+    written again with it."""
     folder = WEIGHTS_DIR / name
     record = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     model = load_melody_vae(folder)
     data = load_dataset(cache)
-    refit = torch.equal(model.prior_scale, torch.eye(len(model.prior_scale)))
+    refit = not model.prior_is_mixture
     if refit:
         train_windows = data.windows(bars, "train")
         picks = np.random.default_rng(0).permutation(len(train_windows))[:ATTRIBUTE_WINDOWS]
         model.fit_prior(torch.from_numpy(train_windows[np.sort(picks)]))
         model.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
     metrics, style, keys = measure(model, data, bars)
+    if grid:
+        record["sampler_grid"] = sampler_grid(model, data, bars)
+    if command is not None:
+        record["remeasured_with"] = command
+        record["prior_refitted"] = refit
     settings = dict(record["train_config"])
     if "free_bits" in settings and not record.get("free_bits_in_bits"):
         # trained when free bits were counted in nats: the same amount, in bits
@@ -178,6 +242,7 @@ def remeasure(name: str, bars: int, cache: Path) -> int:
         "metrics": metrics,
         "style": style,
         "keys": keys,
+        "sampler": sampler_settings(model),
         "train_config": settings,
     }
     if refit:
@@ -211,12 +276,11 @@ much smaller than the paper's so that it trains and runs on a laptop CPU. It enc
 {bars}-bar melody (16th-note steps, 90 event classes) to a code z and decodes codes back
 to melodies; the weights also hold attribute vectors (note density, syncopation, mean
 interval, in-key share) fitted on {min(ATTRIBUTE_WINDOWS, facts["train_windows"]):,} training windows.
-New melodies start from codes drawn from a Gaussian fitted to the codes of the training
-melodies.
+{_sampler_text(facts.get("sampler"))}
 
 ## How it was made
 
-- Command: `{facts["command"]}`{resumes(facts["resumed_with"])}
+- Command: `{facts["command"]}`{resumes(facts["resumed_with"])}{_remeasured(facts)}
 - Data: the music21 corpus (folk tunes: Essen, O'Neill, Ryan's, and others; Bach
   chorales), parsed by `museforge music dataset build --source corpus`; {bars}-bar windows
   from melodies in 4/4, 2/2 and 2/4: {facts["train_windows"]:,} for training,
@@ -247,8 +311,9 @@ are not a like-for-like comparison.
 
 ## Style of its samples
 
-{STYLE_SAMPLES:,} samples at temperature 0.5 against the {facts["held_out_windows"]:,} held-out
-windows: MusPy-style features and the Yang & Lerch overlapped area of their distributions
+{STYLE_SAMPLES:,} samples ({_setting(facts.get("sampler"))}) against the
+{facts["held_out_windows"]:,} held-out windows: MusPy-style features and the Yang & Lerch
+overlapped area of their distributions
 (1.0 = the same), as `museforge music evaluate` prints them.
 
 | feature | samples, mean | held out, mean | overlap |
@@ -257,7 +322,7 @@ windows: MusPy-style features and the Yang & Lerch overlapped area of their dist
 
 Mean overlap **{facts["style"]["overlap_mean"]:.3f}**; samples found verbatim in the
 {facts["train_windows"]:,} training windows: **{facts["style"]["verbatim_share"]:.1%}**.
-{_keys(facts.get("keys"))}
+{_keys(facts.get("keys"))}{_grid(facts.get("sampler_grid"))}
 ## Settings
 
 ```json
@@ -276,6 +341,57 @@ The share of notes in the key music21's analysis finds: **{keys["in_key_share"]:
 {KEY_SAMPLES} samples, **{keys["in_key_share_heldout"]:.3f}** over {KEY_SAMPLES} held-out
 windows. {keys["held_out_near_duplicates"]} held-out tunes repeat a training tune's intervals
 (in any key) and are left out of every held-out figure above.
+"""
+
+
+def _sampler_text(sampler: dict | None) -> str:
+    if sampler is None or sampler["prior"] == "gaussian":
+        density = "a Gaussian"
+    else:
+        density = "a mixture of 10 Gaussians (Ghosh et al. 2020's ex-post density estimate)"
+    return textwrap.fill(
+        f"New melodies start from codes drawn from {density} fitted to the codes of the "
+        f"training melodies; {_setting(sampler)}.",
+        width=88,
+    )
+
+
+def _remeasured(facts: dict) -> str:
+    if "remeasured_with" not in facts:
+        return ""
+    prior = ", the prior fitted again" if facts.get("prior_refitted") else ""
+    return (
+        f"\n- Measured again (weights unchanged{prior}; every figure below is of this):"
+        f"\n  `{facts['remeasured_with']}`"
+    )
+
+
+def _setting(sampler: dict | None) -> str:
+    if sampler is None:
+        return "temperature 0.5"
+    nucleus = "" if sampler["top_p"] >= 1 else f", nucleus (top-p) {sampler['top_p']:g}"
+    return f"each note drawn at temperature {sampler['temperature']:g}{nucleus}"
+
+
+def _grid(rows: list[dict] | None) -> str:
+    if not rows:
+        return ""
+    lines = "\n".join(
+        f"| {r['prior']} | {r['temperature']:g} | {r['top_p']:g} | {r['in_key_share']:.3f} "
+        f"| {r['overlap_mean']:.3f} | {r['distinct_share']:.1%} | {r['verbatim_share']:.1%} |"
+        for r in rows
+    )
+    return f"""
+## How samples are drawn: the settings measured
+
+{STYLE_SAMPLES:,} samples of each setting (seed 0): the in-key share of the first {KEY_SAMPLES},
+the mean style overlap with the held-out windows, the share of distinct samples, and the
+share found verbatim in the training windows. The first row is how samples were drawn
+before; the model's default is given above.
+
+| codes from | temperature | top-p | in key | overlap | distinct | verbatim |
+|---|---|---|---|---|---|---|
+{lines}
 """
 
 

@@ -61,7 +61,8 @@ def test_torchrun_cli_matches_one_process_and_resumes_exactly(folder, tmp_path):
     assert a.keys() == b.keys()
     for key in b:
         if key.startswith("prior_"):  # fitted to codes afterwards: it magnifies the spread
-            assert torch.isfinite(a[key]).all() and a[key].abs().sum() > 0
+            assert torch.isfinite(a[key]).all()  # the mixture's stay 0 on so few codes
+            assert key.startswith("prior_mixture") or a[key].abs().sum() > 0
             continue
         torch.testing.assert_close(a[key], b[key], atol=1e-2, rtol=0)
     loss_ddp, loss_one = (_last_loss(out) for out in (ddp, one))

@@ -15,7 +15,7 @@ from museforge.errors import BadInputFile
 from museforge.music.data import build_dataset, load_dataset
 from museforge.music.evaluate import reconstruction_accuracy
 from museforge.music.generate import continue_melody, interpolate, sample, vary
-from museforge.music.melody import FIRST_NOTE_ON, NO_EVENT, NOTE_OFF
+from museforge.music.melody import FIRST_NOTE_ON, NO_EVENT, NOTE_OFF, last_event
 from museforge.music.model import MelodyVAE
 from museforge.music.stacked import (
     StackedMelodyVAE,
@@ -223,3 +223,31 @@ def test_the_fitted_prior_draws_codes_with_the_mean_and_spread_of_real_ones(kind
     assert fitted[0] < 0.05 and fitted[1] < 0.05
     again = model.draw_codes(5, torch.Generator().manual_seed(1))
     assert torch.equal(again, model.draw_codes(5, torch.Generator().manual_seed(1)))
+
+
+def test_the_shipped_16_bar_model_holds_its_notes_over_the_seams_where_a_tie_is_predicted():
+    model = load_melody_vae("melody-16bar")
+    assert model.config.seam_ties
+    z = model.draw_codes(24, torch.Generator().manual_seed(0))
+    length = model.segment_steps
+    segments = model.steps // length
+    seams = list(range(length, model.steps, length))
+    with torch.no_grad():
+        codes = model.codes(z, segments)
+        played = torch.cat(  # each segment as the 2-bar decoder plays it on its own
+            [model.segment.decode(codes[:, s], length, temperature=0.0) for s in range(segments)],
+            dim=1,
+        )
+    for tie_bias in (None, 20.0):  # the model's own tie predictions, then a tie at every seam
+        if tie_bias is not None:
+            with torch.no_grad():
+                model.to_tie.bias.fill_(tie_bias)
+        ties = model.ties(z, segments)[:, 1:]
+        events = model.decode(z, temperature=0.0)
+        before = torch.from_numpy(last_event(events.numpy()))[:, [seam - 1 for seam in seams]]
+        restruck = (events[:, seams] == before) & (before >= FIRST_NOTE_ON)
+        assert not (restruck & ties).any()  # no note struck again where a tie is predicted
+        held = ties & (played[:, seams] == before) & (before >= FIRST_NOTE_ON)
+        assert (events[:, seams][held] == NO_EVENT).all()
+        assert torch.equal(events[:, seams][~held], played[:, seams][~held])
+    assert held.sum() >= 3  # the 2-bar decoder alone strikes the held note again at these

@@ -28,6 +28,7 @@ from museforge.cli.transfer_options import (
     LrScaleOpt,
 )
 from museforge.errors import MissingFile, require_file
+from museforge.music.sampling import SAMPLE_TEMPERATURE, SAMPLE_TOP_P
 
 app = typer.Typer(
     help="Melodies: learn from MIDI, MusicXML and ABC tunes with a MusicVAE-style model.",
@@ -138,6 +139,16 @@ TemperatureOpt = Annotated[
     float,
     typer.Option(min=0.0, help="Sampling temperature: 0 always takes the likeliest note."),
 ]
+TopPOpt = Annotated[
+    float,
+    typer.Option(
+        "--top-p",
+        min=0.0,
+        max=1.0,
+        help="Nucleus sampling: each note is drawn from the fewest likeliest events whose "
+        "probabilities sum to this (1 = all events).",
+    ),
+]
 FormatOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -221,7 +232,8 @@ def _keep(
 def sample_cmd(
     n: Annotated[int, typer.Option("--n", min=1, max=1000, help="How many melodies.")] = 4,
     seed: SeedOpt = 0,
-    temperature: TemperatureOpt = 0.5,
+    temperature: TemperatureOpt = SAMPLE_TEMPERATURE,
+    top_p: TopPOpt = SAMPLE_TOP_P,
     bars: Annotated[
         int, typer.Option(help="2 or 16: picks melody-2bar or melody-16bar unless --model.")
     ] = 2,
@@ -246,8 +258,14 @@ def sample_cmd(
     amounts, formats = _parse_attrs(attr), _formats(fmt)
     vae, mid = _load(model, bars)
     z = vae.draw_codes(n, torch.Generator().manual_seed(seed))
-    events = decode(vae, apply_attributes(vae, z, amounts), seed=seed, temperature=temperature)
-    params = {"command": "sample", "temperature": temperature, "attributes": amounts}
+    z = apply_attributes(vae, z, amounts)
+    events = decode(vae, z, seed=seed, temperature=temperature, top_p=top_p)
+    params = {
+        "command": "sample",
+        "temperature": temperature,
+        "top_p": top_p,
+        "attributes": amounts,
+    }
     _keep(events, out, stem=f"sample-s{seed}", model=mid, seed=seed, params=params, formats=formats)
 
 
@@ -293,7 +311,8 @@ def continue_cmd(
     n: Annotated[int, typer.Option("--n", min=1, max=100, help="How many continuations.")] = 1,
     model: ModelOpt = None,
     seed: SeedOpt = 0,
-    temperature: TemperatureOpt = 0.5,
+    temperature: TemperatureOpt = SAMPLE_TEMPERATURE,
+    top_p: TopPOpt = SAMPLE_TOP_P,
     out: OutOpt = Path("museforge-out/continuation"),
     fmt: FormatOpt = None,
 ) -> None:
@@ -307,10 +326,12 @@ def continue_cmd(
     melody = read_melody(file)
     vae, mid = _load(model)
     events = [
-        continue_melody(vae, melody, bars=bars, seed=seed + i, temperature=temperature)[0]
+        continue_melody(
+            vae, melody, bars=bars, seed=seed + i, temperature=temperature, top_p=top_p
+        )[0]
         for i in range(n)
     ]
-    params = {"command": "continue", "bars": bars, "temperature": temperature}
+    params = {"command": "continue", "bars": bars, "temperature": temperature, "top_p": top_p}
     _keep(
         np.stack(events),
         out,
@@ -536,7 +557,8 @@ def evaluate_cmd(
     windows: Annotated[
         int, typer.Option(min=1, help="Held-out windows to rebuild for the accuracy figures.")
     ] = 2000,
-    temperature: TemperatureOpt = 0.5,
+    temperature: TemperatureOpt = SAMPLE_TEMPERATURE,
+    top_p: TopPOpt = SAMPLE_TOP_P,
     seed: SeedOpt = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -565,12 +587,13 @@ def evaluate_cmd(
         "held_out_near_duplicates": len(cache.near_duplicate_tunes),
     }
     report |= reconstruction_accuracy(vae, heldout[:windows], seed=seed)
-    made = sample(vae, samples, seed=seed, temperature=temperature)
+    made = sample(vae, samples, seed=seed, temperature=temperature, top_p=top_p)
     report |= evaluate_samples(made, heldout, train_windows, seed=seed)
     spread = np.linspace(0, len(heldout) - 1, min(KEY_SHARE_MELODIES, len(heldout))).astype(int)
     report["in_key_share"] = mean_key_share(made[:KEY_SHARE_MELODIES])
     report["in_key_share_heldout"] = mean_key_share(heldout[spread])
     report["temperature"] = temperature
+    report["top_p"] = top_p
     report["seconds"] = round(time.perf_counter() - started, 2)
     if as_json:
         print(json.dumps(report, indent=2))

@@ -25,18 +25,24 @@ from museforge.errors import UserError
 from museforge.music.attributes import ATTRIBUTES, attribute
 from museforge.music.melody import NUM_CLASSES
 from museforge.music.model import MelodyVAE
+from museforge.music.sampling import SAMPLE_TEMPERATURE, SAMPLE_TOP_P
 
 PREFIX_CANDIDATES = 64  # prior codes scored against a prefix to continue it
 
 
 def sample(
-    model: MelodyVAE, n: int = 1, seed: int = 0, temperature: float = 0.5, steps: int | None = None
+    model: MelodyVAE,
+    n: int = 1,
+    seed: int = 0,
+    temperature: float = SAMPLE_TEMPERATURE,
+    steps: int | None = None,
+    top_p: float = SAMPLE_TOP_P,
 ) -> np.ndarray:
-    """``n`` new melodies decoded from codes z ~ N(0, I); 0.5 is MusicVAE's temperature."""
+    """``n`` new melodies decoded from codes z drawn from the model's prior (``prior.py``)."""
     _check_positive(n=n)
     generator = torch.Generator().manual_seed(seed)
     z = model.draw_codes(n, generator)
-    return decode(model, z, seed=seed, temperature=temperature, steps=steps)
+    return decode(model, z, seed=seed, temperature=temperature, steps=steps, top_p=top_p)
 
 
 def decode(
@@ -45,12 +51,15 @@ def decode(
     seed: int = 0,
     temperature: float = 0.0,
     steps: int | None = None,
+    top_p: float = 1.0,
 ) -> np.ndarray:
-    """The melodies that codes z [n, z_dim] decode to; greedy when temperature is 0."""
-    if temperature < 0:
-        raise UserError(f"temperature must be 0 or more, got {temperature}")
+    """The melodies that codes z [n, z_dim] decode to; greedy when temperature is 0, else
+    each step drawn from the nucleus ``top_p`` of softmax(logits / temperature)."""
+    _check_sampler(temperature, top_p)
     generator = torch.Generator().manual_seed(seed)
-    events = model.decode(z.float(), steps=steps, temperature=temperature, generator=generator)
+    events = model.decode(
+        z.float(), steps=steps, temperature=temperature, generator=generator, top_p=top_p
+    )
     return events.numpy().astype(np.int64)
 
 
@@ -120,7 +129,8 @@ def continue_melody(
     events: np.ndarray,
     bars: int = 1,
     seed: int = 0,
-    temperature: float = 0.5,
+    temperature: float = SAMPLE_TEMPERATURE,
+    top_p: float = SAMPLE_TOP_P,
 ) -> np.ndarray:
     """The melody ``events`` (whole bars) followed by ``bars`` new bars: [1, steps].
 
@@ -130,6 +140,7 @@ def continue_melody(
     the last half window, window by window.
     """
     _check_positive(bars=bars)
+    _check_sampler(temperature, top_p)
     melody = _event_array(events)
     bar = model.config.steps_per_bar
     if len(melody) == 0 or len(melody) % bar:
@@ -144,7 +155,8 @@ def continue_melody(
         length = min(keep + target - len(melody), max(window, keep + bar))
         prefix = torch.from_numpy(melody[-keep:])
         z = _code_for_prefix(model, prefix, generator)
-        new = model.decode(z, length, temperature, generator, prefix=prefix)[0, keep:]
+        new = model.decode(z, length, temperature, generator, prefix=prefix, top_p=top_p)
+        new = new[0, keep:]
         melody = np.concatenate([melody, new.numpy()])
     return melody[None, :].astype(np.int64)
 
@@ -230,6 +242,13 @@ def _windows(model: MelodyVAE, events: np.ndarray) -> Tensor:
 
 def _chunks(windows: np.ndarray, batch_size: int) -> int:
     return max(1, -(-len(windows) // batch_size))
+
+
+def _check_sampler(temperature: float, top_p: float) -> None:
+    if temperature < 0:
+        raise UserError(f"temperature must be 0 or more, got {temperature}")
+    if not 0.0 < top_p <= 1.0:
+        raise UserError(f"top-p must be more than 0 and at most 1, got {top_p}")
 
 
 def _check_positive(**values: int) -> None:

@@ -135,12 +135,15 @@ class MelodyVAE(nn.Module, Pretrained, FittedPrior):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         prefix: Tensor | None = None,
+        top_p: float = 1.0,
     ) -> Tensor:
         """Events [B, steps] played from z [B, z_dim], one step at a time.
 
         Each event is drawn from softmax(logits / temperature) with ``generator``, or is the
-        argmax when temperature is 0. A ``prefix`` [B, P] (or [P]) of given events is
-        forced at the first P steps, so the rest continues it.
+        argmax when temperature is 0; with ``top_p`` < 1 only from the nucleus, the fewest
+        likeliest events whose probabilities reach ``top_p`` (``nucleus``). A ``prefix``
+        [B, P] (or [P]) of given events is forced at the first P steps, so the rest
+        continues it.
         """
         steps = self.steps if steps is None else steps
         batch = z.shape[0]
@@ -151,7 +154,7 @@ class MelodyVAE(nn.Module, Pretrained, FittedPrior):
         events = []
         for _ in range(steps):
             logits, state = self._step(token[:, None], z, state)
-            token = _choose(logits[:, 0], temperature, generator)
+            token = _choose(logits[:, 0], temperature, generator, top_p)
             if prefix is not None and len(events) < prefix.shape[1]:
                 token = prefix[:, len(events)]
             events.append(token)
@@ -177,11 +180,30 @@ def _lstm_state(projected: Tensor, layers: int, hidden: int) -> LSTMState:
     return h.contiguous(), c.contiguous()
 
 
-def _choose(logits: Tensor, temperature: float, generator: torch.Generator | None) -> Tensor:
+def _choose(
+    logits: Tensor, temperature: float, generator: torch.Generator | None, top_p: float = 1.0
+) -> Tensor:
     if temperature == 0:
         return logits.argmax(dim=-1)
     probs = F.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        probs = nucleus(probs, top_p)
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def nucleus(probs: Tensor, top_p: float) -> Tensor:
+    """Nucleus (top-p) sampling's distribution (Holtzman et al. 2020, "The Curious Case of
+    Neural Text Degeneration"): of ``probs`` [N, classes], the fewest likeliest classes
+    whose probabilities sum to at least ``top_p`` (always the likeliest), renormalised;
+    every other class gets 0. The long tail of unlikely events, each rare but together
+    often drawn, is what it cuts."""
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    ordered, order = probs.sort(dim=-1, descending=True)
+    before = ordered.cumsum(dim=-1) - ordered  # the mass of the likelier classes
+    ordered = torch.where(before < top_p, ordered, torch.zeros_like(ordered))
+    kept = torch.zeros_like(probs).scatter(-1, order, ordered)
+    return kept / kept.sum(dim=-1, keepdim=True)
 
 
 def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:

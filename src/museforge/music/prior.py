@@ -1,19 +1,32 @@
-"""The Gaussian that new melodies' codes are drawn from, fitted to real melodies' codes.
+"""The density new melodies' codes are drawn from, fitted to real melodies' codes.
 
 A VAE trained with many free bits leaves its codes far from N(0, I): on the corpus the
 codes of real melodies fill a small part of it (a spread of about 0.3, not 1), and codes
-drawn from N(0, I) decode to melodies that wander out of key. Fitting a Gaussian to the
-mean codes of the training melodies (ex-post density estimation, Ghosh et al. 2020, "From
-Variational to Deterministic Autoencoders") and drawing from it makes samples sound like
-the tunes. Until ``fit_prior`` runs, the prior is N(0, I).
+drawn from N(0, I) decode to melodies that wander out of key. Fitting a density to the
+mean codes of the training melodies and drawing from it (ex-post density estimation,
+Ghosh et al. 2020, "From Variational to Deterministic Autoencoders") makes samples sound
+like the tunes. The paper's estimator is a Gaussian mixture of 10 components with full
+covariances, fitted by EM (scikit-learn's ``GaussianMixture``); ``fit_prior`` fits that,
+and keeps the single Gaussian of all the codes beside it. Until ``fit_prior`` runs, the
+prior is N(0, I); a model folder saved with the single Gaussian alone (before the mixture
+was added) draws from that Gaussian.
 """
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-PRIOR_BUFFERS = ("prior_mean", "prior_scale")  # model folders saved before them still load
+MIXTURE_COMPONENTS = 10  # Ghosh et al. 2020, section 4: a 10-component GMM
+# a mixture needs this many codes per component, or the single Gaussian is drawn from
+CODES_PER_COMPONENT = 20
+MIXTURE_MAX_CODES = 20_000  # EM runs on at most this many codes (a seeded random subset)
+_SINGLE = ("prior_mean", "prior_scale")
+_MIXTURE = ("prior_mixture_weights", "prior_mixture_means", "prior_mixture_scales")
+PRIOR_BUFFERS = _SINGLE + _MIXTURE  # model folders saved before them still load
 
 
 class FittedPrior:
@@ -22,24 +35,71 @@ class FittedPrior:
 
     prior_mean: Tensor
     prior_scale: Tensor
+    prior_mixture_weights: Tensor  # [K]; all 0 while no mixture is fitted
+    prior_mixture_means: Tensor  # [K, z_dim]
+    prior_mixture_scales: Tensor  # [K, z_dim, z_dim], Cholesky factors of the covariances
 
     def register_prior(self: nn.Module, z_dim: int) -> None:
         self.register_buffer("prior_mean", torch.zeros(z_dim))
         self.register_buffer("prior_scale", torch.eye(z_dim))
+        k = MIXTURE_COMPONENTS
+        self.register_buffer("prior_mixture_weights", torch.zeros(k))
+        self.register_buffer("prior_mixture_means", torch.zeros(k, z_dim))
+        self.register_buffer("prior_mixture_scales", torch.eye(z_dim).expand(k, -1, -1).clone())
+
+    @property
+    def prior_is_mixture(self) -> bool:
+        return bool(self.prior_mixture_weights.sum() > 0)
 
     def draw_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` codes from the model's prior: [n, z_dim]."""
-        noise = torch.randn(n, len(self.prior_mean), generator=generator)
-        return self.prior_mean + noise.to(self.prior_mean) @ self.prior_scale.T
+        noise = torch.randn(n, len(self.prior_mean), generator=generator).to(self.prior_mean)
+        if not self.prior_is_mixture:
+            return self.prior_mean + noise @ self.prior_scale.T
+        weights = self.prior_mixture_weights.detach().double().cpu()
+        pick = torch.multinomial(weights, n, replacement=True, generator=generator)
+        pick = pick.to(self.prior_mean.device)
+        spread = torch.einsum("nij,nj->ni", self.prior_mixture_scales[pick], noise)
+        return self.prior_mixture_means[pick] + spread
 
     @torch.no_grad()
-    def fit_prior(self, windows: Tensor, batch_size: int = 256) -> None:
+    def fit_prior(
+        self, windows: Tensor, batch_size: int = 256, components: int = MIXTURE_COMPONENTS
+    ) -> None:
         """Fit the prior to the mean codes of ``windows`` [N, steps]: their mean and
-        covariance, with a touch of every direction so that its Cholesky factor exists."""
+        covariance, and a Gaussian mixture of ``components`` (at most ``MIXTURE_COMPONENTS``;
+        1, or too few windows for it, leaves the single Gaussian alone) fitted by EM to at
+        most ``MIXTURE_MAX_CODES`` of them; each covariance with a touch of every direction
+        so that its Cholesky factor exists."""
         codes = torch.cat([self.encode(chunk)[0] for chunk in windows.split(batch_size)]).double()
         if len(codes) < 2:
             raise ValueError("fitting the prior needs at least 2 windows")
+        if not 1 <= components <= MIXTURE_COMPONENTS:
+            raise ValueError(f"components must be 1..{MIXTURE_COMPONENTS}, got {components}")
         cov = torch.cov(codes.T)
-        cov += 1e-4 * cov.diagonal().mean().clamp_min(1e-12) * torch.eye(len(cov), dtype=cov.dtype)
+        touch = 1e-4 * cov.diagonal().mean().clamp_min(1e-12).item()
+        cov += touch * torch.eye(len(cov), dtype=cov.dtype)
         self.prior_mean.copy_(codes.mean(dim=0))
         self.prior_scale.copy_(torch.linalg.cholesky(cov))
+        self.prior_mixture_weights.zero_()
+        self.prior_mixture_means.zero_()
+        self.prior_mixture_scales.copy_(
+            torch.eye(cov.shape[0]).expand_as(self.prior_mixture_scales)
+        )
+        if components == 1 or len(codes) < CODES_PER_COMPONENT * components:
+            return
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.mixture import GaussianMixture
+
+        points = codes.cpu().numpy()
+        if len(points) > MIXTURE_MAX_CODES:
+            keep = np.random.default_rng(0).choice(len(points), MIXTURE_MAX_CODES, replace=False)
+            points = points[np.sort(keep)]
+        gmm = GaussianMixture(components, covariance_type="full", reg_covar=touch, random_state=0)
+        with warnings.catch_warnings():  # EM's best fit after max_iter is kept all the same
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gmm.fit(points)
+        scales = np.linalg.cholesky(gmm.covariances_)
+        self.prior_mixture_weights[:components].copy_(torch.from_numpy(gmm.weights_))
+        self.prior_mixture_means[:components].copy_(torch.from_numpy(gmm.means_))
+        self.prior_mixture_scales[:components].copy_(torch.from_numpy(scales))

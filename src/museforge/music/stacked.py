@@ -163,6 +163,7 @@ class StackedMelodyVAE(nn.Module, Pretrained, FittedPrior):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         prefix: Tensor | None = None,
+        top_p: float = 1.0,
     ) -> Tensor:
         """Events [B, steps] played from z, segment by segment (as ``MelodyVAE.decode``)."""
         steps = self.steps if steps is None else steps
@@ -177,7 +178,9 @@ class StackedMelodyVAE(nn.Module, Pretrained, FittedPrior):
             if prefix is not None and prefix.shape[1] > s * length:
                 given = prefix[:, s * length : (s + 1) * length]
             played.append(
-                self.segment.decode(codes[:, s], length, temperature, generator, prefix=given)
+                self.segment.decode(
+                    codes[:, s], length, temperature, generator, prefix=given, top_p=top_p
+                )
             )
         ties = self.ties(z, segments, temperature, generator)
         events = carry_seams(torch.cat(played, dim=1), length, ties)
