@@ -49,6 +49,9 @@ def test_sample_play_choose_vary_breed_lineage_reproduce(page: Page, studio, sho
 
     tiles(page).nth(4).get_by_label("breed").check()
     tiles(page).nth(5).get_by_label("breed").check()
+    ticked = tiles(page).nth(4).get_attribute("data-id")
+    page.evaluate("refreshTiles()")  # what a job's next result does: the grid is drawn again
+    expect(page.locator(f'#tiles [data-id="{ticked}"]').get_by_label("breed")).to_be_checked()
     page.get_by_label("Children").fill("2")
     page.get_by_role("button", name="Breed the two").click()
     expect(tiles(page)).to_have_count(10)

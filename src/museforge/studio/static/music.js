@@ -6,8 +6,12 @@ studio.pageKinds = ["music"];
 studio.onJobDone = refreshTiles;
 
 async function refreshTiles() {
+  const ticked = new Set(picked());  // a refresh while a job keeps results keeps the ticks
   const response = await fetch("/music/tiles", { credentials: "same-origin" });
   document.getElementById("tiles").innerHTML = await response.text();
+  for (const box of document.querySelectorAll('[data-action="pick"]')) {
+    box.checked = ticked.has(box.closest("[data-id]").dataset.id);
+  }
   updateBreed();
 }
 
