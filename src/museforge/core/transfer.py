@@ -17,10 +17,13 @@ what they share, free of any medium:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.optim import Optimizer
 
 from museforge.errors import UserError
 
@@ -108,6 +111,16 @@ def param_groups(
         {"params": ps, "lr_scale": scale, "weight_decay": weight_decay if matrix else 0.0}
         for (scale, matrix), ps in sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1]))
     ]
+
+
+def scaled_adamw(scales: dict[int, float]) -> Callable[[list[nn.Parameter], Any], Optimizer]:
+    """The training loop's ``make_optimizer``: AdamW over ``param_groups`` with ``scales``
+    (``lr_scales``), at the run's learning rate and weight decay."""
+
+    def make(params: list[nn.Parameter], config: Any) -> Optimizer:
+        return torch.optim.AdamW(param_groups(params, scales, config.weight_decay), lr=config.lr)
+
+    return make
 
 
 def parse_scales(values: list[str] | None) -> dict[str, float]:

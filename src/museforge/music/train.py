@@ -27,7 +27,7 @@ from museforge.core.checkpoints import read_config
 from museforge.core.distributed import is_main_process
 from museforge.core.progress import track
 from museforge.core.training import RunOptions, TrainConfig, TrainResult, train, unwrap
-from museforge.core.transfer import freeze, lr_scales, param_groups
+from museforge.core.transfer import freeze, lr_scales, scaled_adamw
 from museforge.errors import UserError
 from museforge.music.adapt import Adaptation, AdaptingVAE, domain_term, load_source
 from museforge.music.augment import random_transpose, transpose
@@ -199,9 +199,7 @@ def train_melody_vae(
         resume=resume,
         progress=progress,
         command=command,
-        make_optimizer=lambda params, c: torch.optim.AdamW(
-            param_groups(params, scales, c.weight_decay), lr=c.lr
-        ),
+        make_optimizer=scaled_adamw(scales),
         on_checkpoint=_held_out_scorer(getattr(model, "vae", model), held_out, Path(out_dir)),
         best_metric=BEST_METRIC,
         options=options,

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from museforge.core.checkpoints import Pretrained, load_model
 from museforge.core.training import RunOptions, TrainConfig, TrainResult, train
-from museforge.core.transfer import freeze, lr_scales, param_groups
+from museforge.core.transfer import freeze, lr_scales, scaled_adamw
 from museforge.errors import UserError
 from museforge.image.style.features import FeatureNet, build_features
 from museforge.image.style.gatys import (
@@ -363,9 +363,7 @@ def train_fast_style(
         progress=progress,
         command=command,
         options=options,
-        make_optimizer=lambda params, c: torch.optim.AdamW(
-            param_groups(params, scales, c.weight_decay), lr=c.lr
-        ),
+        make_optimizer=scaled_adamw(scales),
     )
 
 
