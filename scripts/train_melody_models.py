@@ -53,9 +53,12 @@ ATTRIBUTE_WINDOWS = 20_000  # training windows whose codes define the attribute 
 STYLE_SAMPLES = 1000  # melodies sampled (music/sampling.py's settings) for the style measures
 KEY_SAMPLES = 256  # samples (and held-out windows) whose key music21 analyses
 # Sampler settings measured side by side with --sampler-grid: (prior, temperature, top-p);
-# "gaussian" draws codes from the single Gaussian, "mixture" from the 10-component mixture.
+# "gaussian" draws codes from the single Gaussian, "mixture" from the 10-component mixture
+# in the codes' leading principal directions (music/prior.py), "mixture, all dims" from the
+# mixture fitted in every direction of the code, as the models drew before.
 SAMPLER_GRID = (
     ("gaussian", 0.5, 1.0),
+    ("mixture, all dims", 0.5, 1.0),
     ("mixture", 0.5, 1.0),
     ("gaussian", 0.5, 0.9),
     ("mixture", 0.5, 0.95),
@@ -72,6 +75,11 @@ def main() -> int:
     parser.add_argument("--run-dir", type=Path, help="default: .cache/runs/melody-<bars>bar")
     parser.add_argument("--steps", type=int, help="override the default number of steps")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    parser.add_argument(
+        "--init", type=Path, help="16 bars: go on from this model folder (e.g. the shipped one)"
+    )
+    parser.add_argument("--lr", type=float, help="override the default peak learning rate")
+    parser.add_argument("--tie-weight", type=float, help="16 bars: the weight of the seam-tie term")
     parser.add_argument("--ship-anyway", action="store_true", help="ship below the bar too")
     parser.add_argument(
         "--ship-only", action="store_true", help="measure and ship the finished run in --run-dir"
@@ -80,6 +88,11 @@ def main() -> int:
         "--remeasure",
         action="store_true",
         help="measure the shipped model again and rewrite its card and figures (not its weights)",
+    )
+    parser.add_argument(
+        "--refit-prior",
+        action="store_true",
+        help="with --remeasure: fit the prior again (music/prior.py) and write the weights file",
     )
     parser.add_argument(
         "--sampler-grid",
@@ -101,14 +114,21 @@ def main() -> int:
     run = train_stacked_vae if args.bars == 16 else train_melody_vae
     if args.steps:
         config = replace(config, steps=args.steps)
+    if args.lr:
+        config = replace(config, lr=args.lr)
+    if args.bars != 16 and (args.init or args.tie_weight is not None):
+        parser.error("--init and --tie-weight are for the 16-bar model")
+    if args.tie_weight is not None:
+        config = replace(config, tie_weight=args.tie_weight)
+    extra = {"init": args.init} if args.init else {}
     command = shlex.join(["python", "scripts/train_melody_models.py", *sys.argv[1:]])
 
     if args.remeasure:
-        return remeasure(name, args.bars, args.cache, args.sampler_grid, command)
+        return remeasure(name, args.bars, args.cache, args.sampler_grid, command, args.refit_prior)
     model_dir = run_dir / "model"
     if not args.ship_only:
         try:
-            result = run(args.cache, run_dir, config, resume=args.resume, command=command)
+            result = run(args.cache, run_dir, config, resume=args.resume, command=command, **extra)
         except TrainingInterrupted as stop:
             print(stop, file=sys.stderr)
             return stop.exit_code
@@ -176,20 +196,34 @@ def measure(model: torch.nn.Module, data: MelodyDataset, bars: int) -> tuple[dic
 
 def sampler_settings(model: torch.nn.Module) -> dict:
     prior = "mixture" if model.prior_is_mixture else "gaussian"
-    return {"prior": prior, "temperature": SAMPLE_TEMPERATURE, "top_p": SAMPLE_TOP_P}
+    settings = {"prior": prior, "temperature": SAMPLE_TEMPERATURE, "top_p": SAMPLE_TOP_P}
+    if model.prior_is_mixture:  # the directions the mixture spans (its factors' columns)
+        settings["prior_dims"] = int((model.prior_mixture_scales.abs().sum((0, 1)) > 0).sum())
+    return settings
+
+
+def _prior_buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items() if k.startswith("prior_")}
 
 
 def sampler_grid(model: torch.nn.Module, data: MelodyDataset, bars: int) -> list[dict]:
     """For each setting of SAMPLER_GRID: the samples' in-key share, style overlap, share of
     distinct samples and share found verbatim in the training windows (seed 0, as above)."""
     held_out, train_windows = data.windows(bars, "eval"), data.windows(bars, "train")
-    mixture = model.prior_mixture_weights.clone()
-    rows = []
+    shipped = _prior_buffers(model)
+    no_mixture = 0 * shipped["prior_mixture_weights"]
+    priors = {"gaussian": shipped | {"prior_mixture_weights": no_mixture}}
     try:
+        if model.prior_is_mixture:
+            priors["mixture"] = shipped
+            picks = np.random.default_rng(0).permutation(len(train_windows))[:ATTRIBUTE_WINDOWS]
+            model.fit_prior(torch.from_numpy(train_windows[np.sort(picks)]), dims=None)
+            priors["mixture, all dims"] = _prior_buffers(model)
+        rows = []
         for prior, temperature, top_p in SAMPLER_GRID:
-            if prior == "mixture" and not mixture.sum() > 0:
+            if prior not in priors:
                 continue
-            model.prior_mixture_weights.copy_(mixture if prior == "mixture" else 0 * mixture)
+            model.load_state_dict(priors[prior], strict=False)
             made = sample(model, STYLE_SAMPLES, seed=0, temperature=temperature, top_p=top_p)
             style = evaluate_samples(made, held_out, train_windows, seed=0)
             row = {
@@ -204,23 +238,28 @@ def sampler_grid(model: torch.nn.Module, data: MelodyDataset, bars: int) -> list
             print(json.dumps(row), flush=True)
             rows.append(row)
     finally:
-        model.prior_mixture_weights.copy_(mixture)
+        model.load_state_dict(shipped, strict=False)
     return rows
 
 
 def remeasure(
-    name: str, bars: int, cache: Path, grid: bool = False, command: str | None = None
+    name: str,
+    bars: int,
+    cache: Path,
+    grid: bool = False,
+    command: str | None = None,
+    refit_prior: bool = False,
 ) -> int:
     """Measure the shipped ``name`` again (deduplicated held-out split, every figure) and
     rewrite its card and the figures in its config.json. The weights stay as they are; a
-    model saved before its prior (or the prior's mixture) was fitted gets the prior
-    (``music/prior.py``) fitted to the training windows' codes, and its weights file is
-    written again with it."""
+    model saved before its prior (or the prior's mixture) was fitted, or any model with
+    ``refit_prior``, gets the prior (``music/prior.py``) fitted to the training windows'
+    codes, and its weights file is written again with it."""
     folder = WEIGHTS_DIR / name
     record = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     model = load_melody_vae(folder)
     data = load_dataset(cache)
-    refit = not model.prior_is_mixture
+    refit = refit_prior or not model.prior_is_mixture
     if refit:
         train_windows = data.windows(bars, "train")
         picks = np.random.default_rng(0).permutation(len(train_windows))[:ATTRIBUTE_WINDOWS]
@@ -349,9 +388,12 @@ def _sampler_text(sampler: dict | None) -> str:
         density = "a Gaussian"
     else:
         density = "a mixture of 10 Gaussians (Ghosh et al. 2020's ex-post density estimate)"
+    where = ""
+    if sampler is not None and sampler.get("prior_dims"):
+        where = f", in their {sampler['prior_dims']} leading principal directions"
     return textwrap.fill(
         f"New melodies start from codes drawn from {density} fitted to the codes of the "
-        f"training melodies; {_setting(sampler)}.",
+        f"training melodies{where}; {_setting(sampler)}.",
         width=88,
     )
 
@@ -386,8 +428,10 @@ def _grid(rows: list[dict] | None) -> str:
 
 {STYLE_SAMPLES:,} samples of each setting (seed 0): the in-key share of the first {KEY_SAMPLES},
 the mean style overlap with the held-out windows, the share of distinct samples, and the
-share found verbatim in the training windows. The first row is how samples were drawn
-before; the model's default is given above.
+share found verbatim in the training windows. Codes come from one Gaussian over all the
+training codes; from the mixture fitted in every direction of the code ("all dims"); or
+from the mixture in the codes' leading principal directions ("mixture", see
+`music/prior.py`). The model's default is given above.
 
 | codes from | temperature | top-p | in key | overlap | distinct | verbatim |
 |---|---|---|---|---|---|---|

@@ -63,3 +63,23 @@ def test_the_mixture_prior_is_saved_and_a_folder_without_it_draws_from_the_gauss
     noise = torch.randn(5, TINY.z_dim, generator=torch.Generator().manual_seed(1))
     gaussian = model.prior_mean + noise @ model.prior_scale.T
     assert torch.allclose(before.draw_codes(5, torch.Generator().manual_seed(1)), gaussian)
+
+
+def test_the_mixture_lies_in_the_codes_leading_principal_directions():
+    torch.manual_seed(0)
+    model = MelodyVAE(TINY).eval()
+    windows = torch.from_numpy(melody_windows(400, model.steps, seed=5))
+    codes = model.encode(windows)[0].double()
+    centred = codes - codes.mean(dim=0)
+    leading = torch.linalg.svd(centred, full_matrices=False)[2][:3]  # [3, z_dim]
+    model.fit_prior(windows, dims=3)
+    drawn = model.draw_codes(2000, torch.Generator().manual_seed(0)).double() - codes.mean(dim=0)
+    outside = drawn - (drawn @ leading.T) @ leading  # what lies off the 3 directions
+    assert outside.norm(dim=1).max() < 1e-4 * drawn.norm(dim=1).mean()
+    # along them the draws spread as the codes do
+    ratio = (drawn @ leading.T).std(dim=0) / (centred @ leading.T).std(dim=0)
+    assert ((ratio > 0.85) & (ratio < 1.15)).all(), ratio
+    model.fit_prior(windows, dims=None)  # every direction
+    drawn = model.draw_codes(2000, torch.Generator().manual_seed(0)).double() - codes.mean(dim=0)
+    outside = drawn - (drawn @ leading.T) @ leading
+    assert outside.norm(dim=1).mean() > 0.3 * drawn.norm(dim=1).mean()
