@@ -148,6 +148,7 @@ def test_freeze_d_is_freezing_d_layers_by_name(gan_runs, tmp_path, home):
         (["--lr-scale", "D"], "--lr-scale wants PART=NUMBER"),
         (["--lr-scale", "D=0"], "must be above 0"),
         (["--adapt-from", "/nonexistent/source-pictures"], "no such image folder"),
+        (["--domain-adversarial", "0.5"], "needs --adapt-from"),
     ],
 )
 def test_bad_transfer_flags_fail_in_one_line(flags, words, gan_runs, tmp_path, capsys, home):

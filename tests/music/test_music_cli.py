@@ -280,3 +280,6 @@ def test_transfer_flags_need_a_model_to_carry_over(tunes, tmp_path, capsys):
     folder = tunes[0].parent
     assert music("train", "--data", folder, "--out", out, "--adapt-from", folder) == 2
     assert "--init" in capsys.readouterr().err and not out.exists()
+    weight = ["--init", "melody-2bar", "--domain-adversarial", "0.5"]  # and no source
+    assert music("train", "--data", folder, "--out", out, *weight) == 2
+    assert "needs --adapt-from" in capsys.readouterr().err and not out.exists()

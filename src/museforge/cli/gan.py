@@ -26,6 +26,7 @@ from museforge.cli.transfer_options import (
     DomainAdversarialOpt,
     FreezeOpt,
     LrScaleOpt,
+    domain_weight,
 )
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def train_cmd(
     freeze: FreezeOpt = None,
     lr_scale: LrScaleOpt = None,
     adapt_from: AdaptFromOpt = None,
-    domain_adversarial: DomainAdversarialOpt = 0.1,
+    domain_adversarial: DomainAdversarialOpt = None,
 ) -> None:
     """Train a GAN on SOURCE; Ctrl-C saves a checkpoint, --resume goes on.
 
@@ -141,6 +142,7 @@ def train_cmd(
     from museforge.image.gan.train import GANTransfer, default_config, train_gan
 
     _check_choices(arch, res)
+    domain_adversarial = domain_weight(adapt_from, domain_adversarial)
     if freeze_d and init is None:
         raise typer.BadParameter(
             "needs --init (a trained model whose D layers to keep)", param_hint="--freeze-d"

@@ -26,6 +26,7 @@ from museforge.cli.transfer_options import (
     DomainAdversarialOpt,
     FreezeOpt,
     LrScaleOpt,
+    domain_weight,
 )
 from museforge.errors import MissingFile, require_file
 from museforge.music.sampling import SAMPLE_TEMPERATURE, SAMPLE_TOP_P
@@ -451,7 +452,7 @@ def train_cmd(
     freeze: FreezeOpt = None,
     lr_scale: LrScaleOpt = None,
     adapt_from: AdaptFromOpt = None,
-    domain_adversarial: DomainAdversarialOpt = 0.1,
+    domain_adversarial: DomainAdversarialOpt = None,
 ) -> None:
     """Train a melody VAE (MusicVAE-style) on tunes; Ctrl-C saves a checkpoint, --resume goes on.
 
@@ -491,6 +492,7 @@ def train_cmd(
     }
     changes = {"seed": seed} | {k: v for k, v in changes.items() if v is not None}
     transferring = bool(freeze or lr_scale or adapt_from)
+    domain_adversarial = domain_weight(adapt_from, domain_adversarial)
     if bars == 16 and transferring:
         raise typer.BadParameter(
             "--freeze, --lr-scale and --adapt-from train a 2-bar model", param_hint="--bars"
@@ -607,6 +609,12 @@ def _print_evaluation(report: dict, console: Console) -> None:
         f"reconstruction accuracy: teacher-forced {report['recon_acc_teacher_forced']:.3f}, "
         f"greedy {report['recon_acc_greedy']:.3f}, sampled {report['recon_acc_sampled']:.3f}"
     )
+    if "seam_ties_held" in report:
+        console.print(
+            f"notes tied over a 2-bar seam held in the rebuilt melodies: "
+            f"{_share(report['seam_ties_held'])}; other seams held: "
+            f"{_share(report['seam_ties_false'])}"
+        )
     table = Table(title=f"{report['samples']} samples against {report['heldout']} held-out windows")
     for column in ("feature", "generated mean", "held-out mean", "overlap"):
         table.add_column(column)

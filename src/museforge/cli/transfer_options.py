@@ -30,9 +30,22 @@ AdaptFromOpt = Annotated[
         "target's features look like the source's (DANN).",
     ),
 ]
+DOMAIN_WEIGHT = 0.1  # the domain term's weight when --adapt-from is given without one
 DomainAdversarialOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
-        "--domain-adversarial", min=0.0, help="With --adapt-from: the weight of the domain term."
+        "--domain-adversarial",
+        min=0.0,
+        help=f"With --adapt-from: the weight of the domain term [default: {DOMAIN_WEIGHT}].",
     ),
 ]
+
+
+def domain_weight(adapt_from: str | None, weight: float | None) -> float:
+    """The domain term's weight; a weight without a source to adapt from is refused."""
+    if weight is not None and adapt_from is None:
+        raise typer.BadParameter(
+            "needs --adapt-from SOURCE (the data the --init model knows)",
+            param_hint="--domain-adversarial",
+        )
+    return DOMAIN_WEIGHT if weight is None else weight
