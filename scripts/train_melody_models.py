@@ -155,7 +155,11 @@ def main() -> int:
     if not (reached or args.ship_anyway):
         print(f"not shipped: below the bar {teacher_bar} / {sampled_bar}", file=sys.stderr)
         return 1
+    if args.init:  # the model the run went on from, and how that one was made
+        started = json.loads((args.init / CONFIG_FILE).read_text(encoding="utf-8"))
+        went_on = f"`{started['command']}`, {started['steps']:,} steps"
     facts = {
+        "went_on_from": went_on if args.init else None,
         "command": record["command"],  # the run's first command; resumes are listed after
         "resumed_with": record["resumed_with"],
         "steps": record["steps"],
@@ -319,7 +323,7 @@ interval, in-key share) fitted on {min(ATTRIBUTE_WINDOWS, facts["train_windows"]
 
 ## How it was made
 
-- Command: `{facts["command"]}`{resumes(facts["resumed_with"])}{_remeasured(facts)}
+- Command: `{facts["command"]}`{resumes(facts["resumed_with"])}{_remeasured(facts)}{_went_on(facts)}
 - Data: the music21 corpus (folk tunes: Essen, O'Neill, Ryan's, and others; Bach
   chorales), parsed by `museforge music dataset build --source corpus`; {bars}-bar windows
   from melodies in 4/4, 2/2 and 2/4: {facts["train_windows"]:,} for training,
@@ -347,7 +351,7 @@ and sampled (the same, each step drawn at temperature 1, as MusicVAE's sampled f
 The data differ: MusicVAE trained and tested on melodies from about 1.5 million MIDI files
 found on the web; this model on about 13,000 folk tunes, which are simpler, so the figures
 are not a like-for-like comparison.
-
+{_seams(metrics)}
 ## Style of its samples
 
 {STYLE_SAMPLES:,} samples ({_setting(facts.get("sampler"))}) against the
@@ -396,6 +400,22 @@ def _sampler_text(sampler: dict | None) -> str:
         f"training melodies{where}; {_setting(sampler)}.",
         width=88,
     )
+
+
+def _went_on(facts: dict) -> str:
+    started = facts.get("went_on_from")
+    return f"\n- Went on from: {started}" if started else ""
+
+
+def _seams(metrics: dict) -> str:
+    if metrics.get("seam_ties_held") is None:
+        return ""
+    text = (
+        "Notes held over a 2-bar seam: the greedy reconstructions hold "
+        f"{metrics['seam_ties_held']:.1%} of those the held-out melodies hold (the rest are "
+        f"struck again), and hold {metrics['seam_ties_false']:.2%} of the other seams."
+    )
+    return "\n" + textwrap.fill(text, width=88, break_on_hyphens=False) + "\n"
 
 
 def _remeasured(facts: dict) -> str:

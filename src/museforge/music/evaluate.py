@@ -12,7 +12,11 @@ the model's own previous choices). Three figures here:
   (seeded), the paper's sampled figure.
 
 A stacked (16-bar) model's predictions hold a note over a segment seam where it predicts a
-tie (``stacked.carry_seams``), so every seam is scored as the melody has it.
+tie (``stacked.carry_seams``), so every seam is scored as the melody has it. For such a
+model (with ``seam_ties``) two more figures of the greedy reconstructions:
+``seam_ties_held``, the share of the seams a note is tied over that the reconstruction holds
+too, and ``seam_ties_false``, the share of the other seams that it holds (a note the melody
+strikes again, or ends, played held on).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import torch
 
 from museforge.errors import UserError
 from museforge.music.model import MelodyVAE
-from museforge.music.stacked import StackedMelodyVAE, carry_seams
+from museforge.music.stacked import StackedMelodyVAE, carry_seams, seam_ties
 
 
 @torch.no_grad()
@@ -41,6 +45,7 @@ def reconstruction_accuracy(
     generator = torch.Generator(device=device).manual_seed(seed)
     stacked = isinstance(model, StackedMelodyVAE)
     hits = {"teacher_forced": 0, "greedy": 0, "sampled": 0}
+    seams = {"tied": 0, "held": 0, "untied": 0, "false": 0}
     for x in x_all.split(batch_size):
         x = x.to(device)
         mu, _ = model.encode(x)
@@ -51,8 +56,20 @@ def reconstruction_accuracy(
             predicted = carry_seams(predicted, length, ties, history=x)
         hits["teacher_forced"] += (predicted == x).sum().item()
         steps = x.shape[1]
-        hits["greedy"] += (model.decode(mu, steps=steps, temperature=0.0) == x).sum().item()
+        greedy = model.decode(mu, steps=steps, temperature=0.0)
+        hits["greedy"] += (greedy == x).sum().item()
+        if stacked and model.config.seam_ties:
+            tied = seam_ties(x, model.segment_steps)[:, 1:].bool()
+            held = seam_ties(greedy, model.segment_steps)[:, 1:].bool()
+            seams["tied"] += tied.sum().item()
+            seams["held"] += (held & tied).sum().item()
+            seams["untied"] += (~tied).sum().item()
+            seams["false"] += (held & ~tied).sum().item()
         drawn = model.decode(mu, steps=steps, temperature=1.0, generator=generator)
         hits["sampled"] += (drawn == x).sum().item()
     total = x_all.numel()
-    return {f"recon_acc_{name}": count / total for name, count in hits.items()}
+    scores = {f"recon_acc_{name}": count / total for name, count in hits.items()}
+    if stacked and model.config.seam_ties:
+        scores["seam_ties_held"] = seams["held"] / seams["tied"] if seams["tied"] else None
+        scores["seam_ties_false"] = seams["false"] / seams["untied"] if seams["untied"] else None
+    return scores
