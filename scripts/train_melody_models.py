@@ -37,7 +37,7 @@ from museforge.music.generate import fit_attribute_vectors, sample
 from museforge.music.key_share import mean_key_share
 from museforge.music.metrics import evaluate_samples
 from museforge.music.sampling import SAMPLE_TEMPERATURE, SAMPLE_TOP_P
-from museforge.music.stacked import load_melody_vae
+from museforge.music.stacked import load_melody_vae, seam_ties
 from museforge.music.train import (
     StackedTrainConfig,
     default_config,
@@ -194,6 +194,11 @@ def measure(model: torch.nn.Module, data: MelodyDataset, bars: int) -> tuple[dic
         "in_key_share_heldout": mean_key_share(held_out[spread]),
         "held_out_near_duplicates": len(data.near_duplicate_tunes),
     }
+    if getattr(model.config, "seam_ties", False):  # how often a note is held over a seam
+        length = model.segment_steps
+        for name, melodies in (("samples", made), ("heldout", held_out)):
+            tied = seam_ties(torch.from_numpy(melodies).long(), length)[:, 1:]
+            keys[f"seam_ties_{name}"] = tied.mean().item()
     print(json.dumps(keys), flush=True)
     return metrics, style, keys
 
@@ -351,7 +356,7 @@ and sampled (the same, each step drawn at temperature 1, as MusicVAE's sampled f
 The data differ: MusicVAE trained and tested on melodies from about 1.5 million MIDI files
 found on the web; this model on about 13,000 folk tunes, which are simpler, so the figures
 are not a like-for-like comparison.
-{_seams(metrics)}
+{_seams(metrics, facts.get("keys") or {})}
 ## Style of its samples
 
 {STYLE_SAMPLES:,} samples ({_setting(facts.get("sampler"))}) against the
@@ -394,7 +399,10 @@ def _sampler_text(sampler: dict | None) -> str:
         density = "a mixture of 10 Gaussians (Ghosh et al. 2020's ex-post density estimate)"
     where = ""
     if sampler is not None and sampler.get("prior_dims"):
-        where = f", in their {sampler['prior_dims']} leading principal directions"
+        where = (
+            f", in {sampler['prior_dims']} directions of the code (its leading principal "
+            "directions, and any the decoder reads besides: music/prior.py)"
+        )
     return textwrap.fill(
         f"New melodies start from codes drawn from {density} fitted to the codes of the "
         f"training melodies{where}; {_setting(sampler)}.",
@@ -407,7 +415,7 @@ def _went_on(facts: dict) -> str:
     return f"\n- Went on from: {started}" if started else ""
 
 
-def _seams(metrics: dict) -> str:
+def _seams(metrics: dict, keys: dict) -> str:
     if metrics.get("seam_ties_held") is None:
         return ""
     text = (
@@ -415,6 +423,11 @@ def _seams(metrics: dict) -> str:
         f"{metrics['seam_ties_held']:.1%} of those the held-out melodies hold (the rest are "
         f"struck again), and hold {metrics['seam_ties_false']:.2%} of the other seams."
     )
+    if "seam_ties_samples" in keys:
+        text += (
+            f" Samples hold a note over {keys['seam_ties_samples']:.2%} of their seams, "
+            f"held-out melodies over {keys['seam_ties_heldout']:.2%}."
+        )
     return "\n" + textwrap.fill(text, width=88, break_on_hyphens=False) + "\n"
 
 

@@ -318,3 +318,24 @@ def test_the_shipped_16_bar_model_rebuilds_a_tune_holding_its_note_over_the_line
     assert rebuilt[0, seam] == NO_EVENT  # held on, not struck again
     assert rebuilt[0, seam - 1] == x[0, seam - 1] and torch.equal(rebuilt[0, -32:], x[0, -32:])
     assert (rebuilt == x).float().mean() > 0.95
+
+
+def test_the_prior_spans_the_directions_in_which_the_encoder_writes_the_ties(monkeypatch):
+    import museforge.music.stacked as stacked
+
+    monkeypatch.setattr(stacked, "TIE_DIRECTIONS", 3)
+    torch.manual_seed(0)
+    model = StackedMelodyVAE(replace(TINY_STACKED, seam_ties=True)).eval()
+    windows = torch.from_numpy(melody_windows(200, model.steps, seed=4))
+    windows[::3, 32] = NO_EVENT  # a third of them hold a note over the seam
+    with torch.no_grad():
+        extra = model.prior_directions(windows, 64).double()
+        codes = model.encode(windows)[0].double()
+    assert extra.shape == (3, TINY_STACKED.z_dim)
+    assert torch.allclose(extra @ extra.T, torch.eye(3, dtype=extra.dtype), atol=1e-6)
+    model.fit_prior(windows, dims=2)  # the 2 principal directions and the ties' 3
+    drawn = model.draw_codes(2000, torch.Generator().manual_seed(0)).double()
+    assert torch.linalg.matrix_rank(drawn - drawn.mean(0), rtol=1e-5).item() == 5
+    ratio = (drawn @ extra.T).std(dim=0) / (codes @ extra.T).std(dim=0)
+    assert ((ratio > 0.5) & (ratio < 1.5)).all(), ratio  # drawn as the codes vary there
+    assert StackedMelodyVAE(TINY_STACKED).prior_directions(windows, 64) is None

@@ -19,8 +19,10 @@ real melody's code has. Measured on melody-16bar (256-d codes, 512 samples each,
 the key music21 finds; the held-out melodies score 0.986): the mixture in all 256
 dimensions 0.944-0.956, in the 128 / 64 / 32 / 16 leading ones 0.960 / 0.971 / 0.972 /
 0.976; at 16 the share of distinct 2-bar segments falls (0.974 against 0.996 at 32), so 32
-it is. ``draw_codes`` needs nothing new: a component's factor is the subspace's basis times
-its Cholesky factor there, zero in the other columns.
+it is. A model may add directions the decoder reads that carry little variance
+(``prior_directions``): the 16-bar model's notes tied over seams, without which no drawn
+melody held a note over a seam. ``draw_codes`` needs nothing new: a component's factor is
+the subspace's basis times its Cholesky factor there, zero in the other columns.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ class FittedPrior:
         self.register_buffer("prior_mixture_weights", torch.zeros(k))
         self.register_buffer("prior_mixture_means", torch.zeros(k, z_dim))
         self.register_buffer("prior_mixture_scales", torch.eye(z_dim).expand(k, -1, -1).clone())
+
+    def prior_directions(self, windows: Tensor, batch_size: int) -> Tensor | None:
+        """Directions of the code [k, z_dim] the mixture must span besides the principal
+        ones, because something the decoder reads lies along them (none here; the stacked
+        model adds those of its seam ties)."""
+        return None
 
     @property
     def prior_is_mixture(self) -> bool:
@@ -116,6 +124,10 @@ class FittedPrior:
         basis = np.eye(points.shape[1])  # [d, z_dim], orthonormal rows
         if dims is not None and dims < points.shape[1]:
             basis = np.linalg.svd(points - centre, full_matrices=False)[2][:dims]
+            extra = self.prior_directions(windows, batch_size)
+            if extra is not None and len(extra):  # orthonormal rows spanning both
+                both = np.concatenate([basis, extra.double().cpu().numpy()])
+                basis = np.linalg.qr(both.T)[0].T
         gmm = GaussianMixture(components, covariance_type="full", reg_covar=touch, random_state=0)
         with warnings.catch_warnings():  # EM's best fit after max_iter is kept all the same
             warnings.simplefilter("ignore", ConvergenceWarning)

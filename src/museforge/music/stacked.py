@@ -20,8 +20,10 @@ for each seam; a predicted tie holds the note on instead of striking it again
 (``carry_seams``). The prediction is learnt only at the seams where the segment begins
 with the pitch that sounds (``seam_repeats``), the only ones where a tie changes anything
 (there about 1 tie in 14, against 1 in 70 over all seams), and weighted so that the code z
-carries it (``StackedTrainConfig.tie_weight``). Codes drawn from the prior
-(``prior.py``) do not carry it, so new melodies hold no note over a seam.
+carries it (``StackedTrainConfig.tie_weight``). The ties lie along directions of little
+variance, so the prior's principal subspace (``prior.py``) is widened by the directions in
+which the encoder writes them (``prior_directions``); without them no drawn melody held a
+note over a seam, with them 0.93% of seams against 0.83% in held-out melodies.
 
 So the conductor's embedding covers two bars, not one, and lives in the 2-bar model's code
 space. Training fits only the top level, in that code space: each segment's predicted code
@@ -43,6 +45,9 @@ from museforge.music.attributes import ATTRIBUTES
 from museforge.music.melody import FIRST_NOTE_ON, NO_EVENT, last_event
 from museforge.music.model import MelodyVAE, MelodyVAEConfig, _lstm_state
 from museforge.music.prior import PRIOR_BUFFERS, FittedPrior
+
+TIE_DIRECTIONS = 8  # of the code, added to the prior's subspace (measured: 4 / 8 / 16 gave
+# 0.64% / 0.95% / 0.81% of drawn seams tied, 0.970 / 0.973 / 0.967 of notes in key)
 
 
 @dataclass
@@ -122,6 +127,25 @@ class StackedMelodyVAE(nn.Module, Pretrained, FittedPrior):
         with torch.no_grad():
             codes, _ = self.segment_posteriors(x)
         return self.encode_codes(codes, seam_ties(x, self.segment_steps))
+
+    def prior_directions(self, windows: Tensor, batch_size: int) -> Tensor | None:
+        """The ``TIE_DIRECTIONS`` principal directions of what the seam ties add to the codes
+        of ``windows`` (each window with ties encoded with and without them): [k, z_dim]."""
+        if not self.config.seam_ties:
+            return None
+        moved = []
+        with torch.no_grad():
+            for chunk in windows.split(batch_size):
+                ties = seam_ties(chunk, self.segment_steps)
+                keep = ties.sum(dim=1) > 0
+                if keep.any():
+                    codes, _ = self.segment_posteriors(chunk[keep])
+                    tied = self.encode_codes(codes, ties[keep])[0]
+                    moved.append(tied - self.encode_codes(codes, torch.zeros_like(ties[keep]))[0])
+        if not moved:
+            return None
+        moved = torch.cat(moved).double()
+        return torch.linalg.svd(moved, full_matrices=False)[2][:TIE_DIRECTIONS]
 
     # --- p(x|z) -------------------------------------------------------------------------
 
