@@ -86,9 +86,11 @@ def test_doctor_reports_machine(capsys):
 
 @pytest.mark.timeout(900)  # every medium on its shipped model: a minute idle, more when busy
 def test_demo_writes_gallery(tmp_path, capsys, monkeypatch):
+    from museforge.core.store import Store
     from museforge.story import demo as story_demo
+    from museforge.story.cowrite import list_stories, nodes
 
-    monkeypatch.setattr(story_demo, "WORDS", 120)  # the story section's own test reads more
+    monkeypatch.setattr(story_demo, "WORDS", 120)  # a shorter story: the same code path
     out = tmp_path / "gallery"
     assert run(["demo", "--out", str(out)]) == 0
     page = (out / "index.html").read_text()
@@ -96,9 +98,13 @@ def test_demo_writes_gallery(tmp_path, capsys, monkeypatch):
     assert "torch threads" in page
     assert page.count("<audio") == 10 and "melody-2bar@" in page and "melody-16bar@" in page
     assert "portrait-32@" in page and ".gif" in page
-    assert (
-        "A story" in page and page.count('class="card" data-kind="text"') == 2
-    )  # the story, its plan
+    # the story and its plan, written out and kept in the store part by part
+    assert page.count('class="card" data-kind="text"') == 2 and "Its plan" in page
+    story_md = (out / "story" / "story.md").read_text()
+    assert story_md.startswith("# ") and "## 4. Ketsu" in story_md
+    with Store() as store:
+        (story,) = list_stories(store)
+        assert {"premise", "title", "scene/1", "scene/4"} <= set(nodes(store, story.id))
 
 
 def test_unexpected_subcommand_is_one_line_error(capsys):
