@@ -88,14 +88,21 @@ def test_the_seams_a_tie_would_change_are_those_that_begin_with_the_sounding_pit
     assert seam_repeats(rests, 32).tolist() == [[0.0, 0.0]]
 
 
-def test_decoding_holds_a_note_over_a_seam_where_it_predicts_a_tie():
+def c4_player() -> StackedMelodyVAE:
+    """A tiny stacked model with ties whose segment decoder plays C4 at every step and whose
+    tie head answers its bias alone."""
     torch.manual_seed(0)
     model = StackedMelodyVAE(replace(TINY_STACKED, seam_ties=True)).eval()
-    with torch.no_grad():  # a segment decoder that plays C4 at every step
+    with torch.no_grad():
         model.segment.head.weight.zero_()
         model.segment.head.bias.fill_(-10.0)
         model.segment.head.bias[C4] = 10.0
         model.to_tie.weight.zero_()
+    return model
+
+
+def test_decoding_holds_a_note_over_a_seam_where_it_predicts_a_tie():
+    model = c4_player()
     z = torch.zeros(2, TINY_STACKED.z_dim)
     seams = torch.arange(0, model.steps) % model.segment_steps == 0
     for tie, seam_event in ((10.0, NO_EVENT), (-10.0, C4)):
@@ -107,13 +114,7 @@ def test_decoding_holds_a_note_over_a_seam_where_it_predicts_a_tie():
 
 
 def test_evaluation_scores_the_seams_a_note_is_tied_over():
-    torch.manual_seed(0)
-    model = StackedMelodyVAE(replace(TINY_STACKED, seam_ties=True)).eval()
-    with torch.no_grad():  # a segment decoder that plays C4 at every step
-        model.segment.head.weight.zero_()
-        model.segment.head.bias.fill_(-10.0)
-        model.segment.head.bias[C4] = 10.0
-        model.to_tie.weight.zero_()
+    model = c4_player()
     held = torch.full((1, model.steps), NO_EVENT)
     held[0, 0] = C4  # one C4 held over the seam
     struck = torch.full((1, model.steps), C4)  # C4 struck again at every step, the seam too
