@@ -83,11 +83,13 @@ def test_gan_fine_tuning_keeps_frozen_parts_and_adapts_adversarially(
     before, after = _weights(gan_runs[arch]), _weights(tmp_path / "run" / "model")
     same = {k for k in before if torch.equal(before[k], after[k])}
     if arch == "stylegan":  # D's first layer and the mapping network, G_ema's mapping too
-        prefixes = ("D.from_rgb.", "G.mapping.net.", "G_ema.mapping.net.")
-        kept = {k for k in before if k.startswith(prefixes)}  # w_avg is a running mean
+        prefixes = ("D.from_rgb.", "G.mapping.", "G_ema.mapping.net.")
+        kept = {k for k in before if k.startswith(prefixes)}  # w_avg, its centre, too
         moved = {"D.out.weight", "G.synthesis.const", "G_ema.synthesis.const"}
     else:
-        kept = {k for k in before if k.startswith(("D.features.0.", "D.features.2.weight"))}
+        kept = {k for k in before if k.startswith(("D.features.0.", "D.features.2."))}
+        kept |= {k for k in before if k.startswith("D.features.3.")}  # D.1's batch norm
+        assert "D.features.3.running_mean" in kept  # its statistics as learnt, too
         moved = {"D.out.weight", "G.net.0.weight"}
     assert kept and kept <= same
     assert not moved & same

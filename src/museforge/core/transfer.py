@@ -84,7 +84,21 @@ def freeze(model: nn.Module, parts: list[str]) -> None:
     """Stop training the named parts of ``model`` (as its ``transfer_parts()`` names them)."""
     for name in parts:
         for module in _part(model, name):
-            module.requires_grad_(False)
+            hold(module)
+
+
+def hold(module: nn.Module) -> None:
+    """Keep ``module`` as it is: no gradient, and its batch-norm layers run as in
+    evaluation, on the statistics the source model learnt, whatever mode the model is put
+    in (in training mode they would move their running statistics every step)."""
+    module.requires_grad_(False)
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.register_forward_pre_hook(_as_in_evaluation)
+
+
+def _as_in_evaluation(layer: nn.Module, inputs: tuple) -> None:
+    layer.train(False)
 
 
 def lr_scales(model: nn.Module, scales: dict[str, float]) -> dict[int, float]:

@@ -239,13 +239,15 @@ class MappingNetwork(nn.Module):
         truncation_psi: float = 1.0,
         update_w_avg: bool = False,
     ) -> Tensor:
-        """``update_w_avg`` (in training steps of G) moves ``w_avg`` toward this batch's mean."""
+        """``update_w_avg`` (in training steps of G) moves ``w_avg`` toward this batch's mean,
+        unless the mapping is frozen (``--freeze mapping``): then ``w`` keeps its source
+        distribution and ``w_avg`` its centre."""
         check_latents(z, labels, self.config.z_dim, self.config.num_classes)
         x = _normalize_2nd_moment(z)
         if self.embed is not None:
             x = torch.cat([x, _normalize_2nd_moment(self.embed(labels))], dim=1)
         w = self.net(x)
-        if update_w_avg:
+        if update_w_avg and any(p.requires_grad for p in self.net.parameters()):
             self.w_avg.copy_(w.detach().mean(dim=0).lerp(self.w_avg, self.config.w_avg_beta))
         if truncation_psi != 1.0:
             w = self.w_avg.lerp(w, truncation_psi)

@@ -63,6 +63,7 @@ from museforge.core.transfer import (
     dann_lambda,
     domain_adversarial_loss,
     freeze,
+    hold,
     lr_scales,
 )
 from museforge.errors import UserError
@@ -423,7 +424,7 @@ def freeze_discriminator(gan: GAN, layers: int) -> None:
             f"not {layers}"
         )
     for layer in stack[:layers]:
-        layer.requires_grad_(False)
+        hold(layer)
 
 
 def train_gan(
