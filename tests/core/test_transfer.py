@@ -73,6 +73,37 @@ def test_freeze_and_scales_go_by_the_parts_a_model_names():
         lr_scales(model, {"head": 0.0})
 
 
+def test_a_frozen_part_keeps_its_batch_norm_statistics_and_the_run_logs_its_own_lr(tmp_path):
+    import json
+
+    from museforge.core.training import TrainConfig, train
+    from museforge.core.transfer import scaled_adamw
+
+    class WithNorm(TwoParts):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+
+    torch.manual_seed(0)
+    model = WithNorm()
+    freeze(model, ["body"])
+    before = {k: v.clone() for k, v in model.body.state_dict().items()}
+    data = torch.randn(64, 3) * 3 + 1  # statistics far from the layer's own
+
+    def loss_fn(net, batch, step):
+        return net.head(net.body(batch)).pow(2).mean()
+
+    config = TrainConfig(steps=4, batch_size=8, lr=0.01, log_every=1, checkpoint_every=4)
+    make = scaled_adamw(lr_scales(model, {"head": 0.1}))  # its group comes first
+    train(
+        model.train(), data, loss_fn, config, tmp_path / "run", progress=False, make_optimizer=make
+    )
+    after = model.body.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running stats included
+    logged = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["lr"] for row in logged if "lr" in row] == [0.01] * 4
+
+
 def test_scales_from_the_command_line():
     assert parse_scales(["encoder=0.1", "decoder=2"]) == {"encoder": 0.1, "decoder": 2.0}
     for bad in ("encoder", "=0.1", "encoder=fast"):

@@ -298,7 +298,7 @@ def train(
                     done, rng_done, updating = step, _rng_state(), False
                     if step % config.log_every == 0 or step == config.steps:
                         loss_value, metrics = distributed.mean_over_ranks(loss, metrics, world)
-                        lr = optimizer.param_groups[0]["lr"]
+                        lr = lr_at(step, config)  # the run's: a group may be scaled
                         log(
                             {
                                 "step": step,
