@@ -141,8 +141,7 @@ def main() -> int:
     held_out = data.windows(args.bars, "eval")
     train_windows = data.windows(args.bars, "train")
     model.fit_prior(torch.from_numpy(train_windows))  # fitted to these (float16) weights
-    picks = np.random.default_rng(0).permutation(len(train_windows))[:ATTRIBUTE_WINDOWS]
-    fit_attribute_vectors(model, train_windows[np.sort(picks)])
+    fit_attribute_vectors(model, _spread(train_windows))
     metrics, style, keys = measure(model, data, args.bars)
     grid = sampler_grid(model, data, args.bars) if args.sampler_grid else None
 
@@ -211,6 +210,12 @@ def sampler_settings(model: torch.nn.Module) -> dict:
     return settings
 
 
+def _spread(train_windows: np.ndarray) -> np.ndarray:
+    """At most ATTRIBUTE_WINDOWS of the training windows, a seeded random choice in order."""
+    picks = np.random.default_rng(0).permutation(len(train_windows))[:ATTRIBUTE_WINDOWS]
+    return train_windows[np.sort(picks)]
+
+
 def _prior_buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items() if k.startswith("prior_")}
 
@@ -225,8 +230,7 @@ def sampler_grid(model: torch.nn.Module, data: MelodyDataset, bars: int) -> list
     try:
         if model.prior_is_mixture:
             priors["mixture"] = shipped
-            picks = np.random.default_rng(0).permutation(len(train_windows))[:ATTRIBUTE_WINDOWS]
-            model.fit_prior(torch.from_numpy(train_windows[np.sort(picks)]), dims=None)
+            model.fit_prior(torch.from_numpy(_spread(train_windows)), dims=None)
             priors["mixture, all dims"] = _prior_buffers(model)
         rows = []
         for prior, temperature, top_p in SAMPLER_GRID:
@@ -271,8 +275,7 @@ def remeasure(
     refit = refit_prior or not model.prior_is_mixture
     if refit:
         train_windows = data.windows(bars, "train")
-        picks = np.random.default_rng(0).permutation(len(train_windows))[:ATTRIBUTE_WINDOWS]
-        model.fit_prior(torch.from_numpy(train_windows[np.sort(picks)]))
+        model.fit_prior(torch.from_numpy(_spread(train_windows)))
         model.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
     metrics, style, keys = measure(model, data, bars)
     if grid:

@@ -44,6 +44,7 @@ def reconstruction_accuracy(
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     stacked = isinstance(model, StackedMelodyVAE)
+    scored_seams = stacked and model.config.seam_ties
     hits = {"teacher_forced": 0, "greedy": 0, "sampled": 0}
     seams = {"tied": 0, "held": 0, "untied": 0, "false": 0}
     for x in x_all.split(batch_size):
@@ -58,7 +59,7 @@ def reconstruction_accuracy(
         steps = x.shape[1]
         greedy = model.decode(mu, steps=steps, temperature=0.0)
         hits["greedy"] += (greedy == x).sum().item()
-        if stacked and model.config.seam_ties:
+        if scored_seams:
             tied = seam_ties(x, model.segment_steps)[:, 1:].bool()
             held = seam_ties(greedy, model.segment_steps)[:, 1:].bool()
             seams["tied"] += tied.sum().item()
@@ -69,7 +70,7 @@ def reconstruction_accuracy(
         hits["sampled"] += (drawn == x).sum().item()
     total = x_all.numel()
     scores = {f"recon_acc_{name}": count / total for name, count in hits.items()}
-    if stacked and model.config.seam_ties:
+    if scored_seams:
         scores["seam_ties_held"] = seams["held"] / seams["tied"] if seams["tied"] else None
         scores["seam_ties_false"] = seams["false"] / seams["untied"] if seams["untied"] else None
     return scores

@@ -246,13 +246,9 @@ def seam_ties(x: Tensor, length: int) -> Tensor:
     """1.0 where a note of ``x`` [B, T] is tied into a segment of ``length`` steps (it sounds
     at the end of the segment before and the segment begins with no event), else 0.0:
     [B, T / length]; the first segment has nothing tied into it."""
-    batch, steps = x.shape
-    state = torch.from_numpy(last_event(x.cpu().numpy())).to(x.device)
-    ties = x.new_zeros(batch, -(-steps // length), dtype=torch.float32)
-    if steps > length:
-        before = state[:, length - 1 : -1 : length][:, : ties.shape[1] - 1]
-        starts = x[:, length::length]
-        ties[:, 1:] = ((starts == NO_EVENT) & (before >= FIRST_NOTE_ON)).float()
+    starts, before = _seams(x, length)
+    ties = x.new_zeros(x.shape[0], -(-x.shape[1] // length), dtype=torch.float32)
+    ties[:, 1:] = ((starts == NO_EVENT) & (before >= FIRST_NOTE_ON)).float()
     return ties
 
 
@@ -262,13 +258,10 @@ def seam_repeats(x: Tensor, length: int) -> Tensor:
     tied over the seam, or the same pitch struck again. Only there does a tie change what is
     played (``carry_seams``), so only there is the conductor taught to predict one:
     [B, T / length], the first segment 0.0."""
-    batch, steps = x.shape
-    repeats = x.new_zeros(batch, -(-steps // length), dtype=torch.float32)
-    if steps > length:
-        state = torch.from_numpy(last_event(x.cpu().numpy())).to(x.device)
-        before = state[:, length - 1 : -1 : length][:, : repeats.shape[1] - 1]
-        starts = split_segments(x, length)[:, 1:, 0]
-        repeats[:, 1:] = ((starts == before) & (before >= FIRST_NOTE_ON)).float()
+    starts, before = _seams(x, length)
+    repeats = x.new_zeros(x.shape[0], -(-x.shape[1] // length), dtype=torch.float32)
+    on = (starts == NO_EVENT) | (starts == before)  # held on, or struck again
+    repeats[:, 1:] = (on & (before >= FIRST_NOTE_ON)).float()
     return repeats
 
 
@@ -282,12 +275,18 @@ def split_segments(x: Tensor, length: int) -> Tensor:
     if steps % length:
         raise ValueError(f"{steps} steps are not whole segments of {length}")
     segments = x.reshape(batch, steps // length, length).clone()
-    # what sounds at the last step of each segment but the last (see melody.last_event)
-    state = torch.from_numpy(last_event(x.cpu().numpy())).to(x.device)
-    before = state[:, length - 1 : -1 : length]
-    held = (segments[:, 1:, 0] == NO_EVENT) & (before >= FIRST_NOTE_ON)
-    segments[:, 1:, 0] = torch.where(held, before, segments[:, 1:, 0])
+    starts, before = _seams(x, length)
+    held = (starts == NO_EVENT) & (before >= FIRST_NOTE_ON)
+    segments[:, 1:, 0] = torch.where(held, before, starts)
     return segments
+
+
+def _seams(x: Tensor, length: int) -> tuple[Tensor, Tensor]:
+    """At each seam of ``x`` [B, T] cut into segments of ``length`` steps: the event the
+    segment after it begins with, and what sounds at the last step of the segment before
+    (``melody.last_event``): [B, seams] each."""
+    state = torch.from_numpy(last_event(x.cpu().numpy())).to(x.device)
+    return x[:, length::length], state[:, length - 1 : -1 : length]
 
 
 def load_melody_vae(name_or_path: str | Path) -> MelodyVAE | StackedMelodyVAE:
