@@ -18,7 +18,7 @@ from museforge.core.creativity import (
     vendi_score_of_vectors,
 )
 from museforge.errors import UserError
-from museforge.story.metrics import alternatives_report, tfidf_vectors
+from museforge.story.metrics import alternatives_report, repeated_ngram_share, tfidf_vectors
 
 # Vendi of K = [[1, s], [s, 1]] with s = 0.5: eigenvalues of K/2 are 0.75 and 0.25
 VENDI_HALF = math.exp(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))  # 1.7548...
@@ -27,6 +27,13 @@ VENDI_HALF = math.exp(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))  # 1.754
 def test_tokens_lowercase_words_and_punctuation_marks():
     assert tokens("Stop, thief! Don't.") == ["stop", ",", "thief", "!", "don't", "."]
     assert tokens("  ") == []
+    assert tokens("Don’t “go”.") == ["don't", '"', "go", '"', "."]  # typographic quotes
+
+
+def test_a_sentence_copied_with_curly_apostrophes_is_a_repeat():
+    plain = "I know that I can't afford it, but I can't ignore the call."
+    curly = plain.replace("'", "\u2019")
+    assert repeated_ngram_share(curly, 4, earlier=plain) == 1.0
 
 
 def test_distinct_n_hand_computed():

@@ -5,6 +5,7 @@ the same for the same seed."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,58 @@ def test_garbage_answers_fall_back_and_every_fallback_is_noted():
         assert f"character {i + 1}: stock text" in notes
     for i in range(len(plan.scenes)):
         assert f"beat {i + 1}: stock" in notes and f"place {i + 1}: stock" in notes
+
+
+class Scripted(LanguageModel):
+    """A model whose answer is ``answer(prompt)``; every prompt is kept."""
+
+    name = "scripted"
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+        self.prompts: list[str] = []
+
+    def _stream(self, messages: list[dict[str, str]], settings: Generation):
+        self.prompts.append(messages[-1]["content"])
+        yield self.answer(messages[-1]["content"])
+        return "stop"
+
+
+EVENTS = ("found a letter", "crossed the bay", "lost the boat", "broke the lamp", "sang", "slept")
+
+
+def _answers(place: str):
+    """Beats that differ, the same ``place`` for every scene, garbage for the rest."""
+
+    def answer(prompt: str) -> str:
+        if "Write it as one sentence" in prompt:
+            return f"Ilse {EVENTS[len(re.findall(r'^[0-9]+[.] ', prompt, re.M))]}."
+        if "Where does this scene take place" in prompt:
+            return place
+        return "|||| ??"
+
+    return answer
+
+
+def test_the_prompts_carry_each_characters_pronoun_and_the_beats_so_far():
+    model = Scripted(_answers("a lamp room"))
+    plan = plan_story(model, "A chess prodigy named Ilse keeps to his quiet life", seed=2)
+    assert plan.characters[0].pronoun == "he"
+    wants = list(dict.fromkeys(p for p in model.prompts if "wants and" in p))  # 3 tries each
+    assert "Ilse (he/him/his) is the protagonist" in wants[0]
+    second = plan.characters[1]
+    assert f"{second.name} ({second.pronoun}/" in wants[1]
+    beats = [p for p in model.prompts if "Write it as one sentence" in p]
+    assert "1. " in beats[-1] and f"5. {plan.beats[4]}" in beats[-1]
+    assert "Beat 6 of 6, the resolution" in beats[-1]
+
+
+def test_a_place_may_come_back_but_not_in_the_next_scene():
+    plan = plan_story(Scripted(_answers("a lamp room")), PREMISE, "kishotenketsu", seed=0)
+    places = [s.place for s in plan.scenes]
+    assert places[0] == places[2] == "a lamp room" != places[1]
+    assert "place 2: stock text" in "\n".join(plan.notes)
+    assert "place 3: stock" not in "\n".join(plan.notes)
 
 
 def test_the_premise_gives_the_protagonist_a_pronoun_and_a_description():

@@ -3,8 +3,11 @@ the scenes before; drafts are reranked by repetition, beat relevance and cast co
 
 from __future__ import annotations
 
+import re
+
+from museforge.story.llm import Generation, LanguageModel
 from museforge.story.plan import Character, Plan, Scene
-from museforge.story.prose import bible, pronoun_slips, rank
+from museforge.story.prose import bible, pronoun_slips, rank, write_story
 
 
 def _plan() -> Plan:
@@ -57,3 +60,39 @@ def test_drafts_are_ranked_against_repetition_and_for_the_cast():
     alone = "Vera Ashford walked down to the harbour and counted the boats in the rain."
     scores = rank(plan, 1, [copied, alone, good], earlier)
     assert scores[2] > scores[1] > scores[0]
+
+
+class Scenes(LanguageModel):
+    """Scene 2 ends after one short sentence, the others run long; every continuation
+    asked for is kept, in order."""
+
+    name = "scenes"
+
+    def __init__(self) -> None:
+        self.continued: list[int] = []
+
+    def _stream(self, messages: list[dict[str, str]], settings: Generation):
+        ask = messages[-1]["content"]
+        found = re.match(r"(Write|Continue) scene (\d+)", ask)
+        if found is None:  # a summary
+            yield "Vera walked to the harbour and back."
+            return "stop"
+        scene = int(found.group(2))
+        if found.group(1) == "Continue":
+            self.continued.append(scene)
+        n = 6 if scene == 2 and found.group(1) == "Write" else 60
+        start = len(self.continued) * 100 + scene * 1000
+        yield " ".join(f"w{start + k}" for k in range(n - 1)) + " end."
+        return "stop"
+
+
+def test_a_story_short_of_its_words_goes_on_with_its_shortest_scene_first():
+    plan = _plan()
+    plan.scenes += [
+        Scene("a cliff path", "Vera climbs.", ["Vera Ashford"]),
+        Scene("the lighthouse", "Vera rests.", ["Vera Ashford"]),
+    ]
+    model = Scenes()
+    write_story(model, plan, words=230, drafts=1)
+    assert model.continued[0] == 2  # 6 words against 60 in every other scene
+    assert plan.word_count() >= 230

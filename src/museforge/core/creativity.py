@@ -34,6 +34,9 @@ from museforge.errors import UserError
 
 BLEU_EPSILON = 0.1  # Chen & Cherry (2014) smoothing method 1, NLTK's default epsilon
 _TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
+# typographic quotes as their plain forms: "can’t" and "can't" are one word, so that a
+# sentence copied with curly apostrophes still counts as a repeat
+_PLAIN_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
 
 
 def tokens(text: str) -> list[str]:
@@ -41,9 +44,10 @@ def tokens(text: str) -> list[str]:
 
     A word is a run of letters, digits and underscores, apostrophes inside it included
     ("don't", "o'clock"); every other character that is not white space is a token of its
-    own, so "Stop, thief!" gives ["stop", ",", "thief", "!"].
+    own, so "Stop, thief!" gives ["stop", ",", "thief", "!"]. Typographic apostrophes and
+    quotation marks count as plain ones ("can’t" is "can't").
     """
-    return _TOKEN.findall(text.lower())
+    return _TOKEN.findall(text.lower().translate(_PLAIN_QUOTES))
 
 
 def ngrams(seq: Sequence[str], n: int) -> list[tuple[str, ...]]:

@@ -146,10 +146,11 @@ TITLE = Level(
 
 def _character_prompt(plan: Plan, i: int) -> str:
     c = plan.characters[i]
+    subject, obj, possessive = PRONOUNS.get(c.pronoun, PRONOUNS["they"])
     return (
-        f"Story: {plan.logline}\n{c.name} is the {c.role} of this story. Say what {c.name} "
-        f"wants and {c.name}'s flaw, in one line in the form\n{c.name} wants to ..., but is "
-        "too ...."
+        f"Story: {plan.logline}\n{c.name} ({subject}/{obj}/{possessive}) is the {c.role} of "
+        f"this story. Say what {c.name} wants and {c.name}'s flaw, in one line in the form\n"
+        f"{c.name} wants to ..., but is too ...."
     )
 
 
@@ -176,12 +177,15 @@ CHARACTER = Level(
 
 
 def _beat_prompt(plan: Plan, i: int) -> str:
-    beat = check_structure(plan.structure)[i]
-    so_far = " ".join(plan.beats) or "(nothing yet)"
+    structure = check_structure(plan.structure)
+    beat = structure[i]
+    so_far = "\n".join(f"{k + 1}. {b}" for k, b in enumerate(plan.beats)) or "(nothing yet)"
     return (
         f"Premise: {plan.premise}\nLogline: {plan.logline}\nCharacters:\n{_cast(plan)}\n"
-        f"So far: {so_far}\nWhat happens next ({beat.prompt.format(hero=plan.hero)})? Write "
-        f"one sentence in the past tense that starts with '{plan.hero}'."
+        f"The story so far, one beat a line:\n{so_far}\n"
+        f"Beat {i + 1} of {len(structure)}, the {beat.name}: "
+        f"{beat.prompt.format(hero=plan.hero)}. Write it as one sentence in the past tense "
+        f"that starts with '{plan.hero}' and tells something new, not a beat above again."
     )
 
 
@@ -202,13 +206,11 @@ BEAT = Level(
 )
 
 
-def _place_example(plan: Plan, i: int) -> str:
-    return load_grammar("places").expand("#site.a# #setting#", seed=level_seed(plan.seed, "ex", i))
-
-
 def _place_parse(answer: str, plan: Plan, i: int) -> str | None:
     place = parse_place(answer)
-    return None if place in {s.place for s in plan.scenes} else place
+    if place is not None and plan.scenes and place.lower() == plan.scenes[-1].place.lower():
+        return None  # two scenes running on in one place are one scene
+    return place
 
 
 PLACE = Level(
@@ -216,14 +218,13 @@ PLACE = Level(
     20,
     lambda plan, i: (
         f"Story: {plan.logline}\nScene: {plan.beats[i]}\nWhere does this scene take place? "
-        f"Answer with a short place only, like: {_place_example(plan, i)}"
+        "Answer with a short place only: a few words that start with a, an or the."
     ),
     lambda plan, i: forms.PLACE,
     _place_parse,
     lambda plan, i, answer: load_grammar("places").expand(
         "#site.a# #setting#", seed=level_seed(plan.seed, "place", i)
     ),
-    _place_example,
 )
 
 LEVELS = (LOGLINE, TITLE, CHARACTER, BEAT, PLACE)
@@ -294,7 +295,7 @@ def scene_cast(plan: Plan, i: int, beat: str) -> list[str]:
 
 
 def write_scenes(model: LanguageModel, plan: Plan, profile: SmallModel | None = ON) -> list[Scene]:
-    """A scene per beat: a place asked of the model (one no other scene has), and the
+    """A scene per beat: a place asked of the model (not the scene before's), and the
     characters it needs."""
     plan.scenes = []
     for i, beat in enumerate(plan.beats):

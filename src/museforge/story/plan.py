@@ -45,7 +45,7 @@ STRUCTURES: dict[str, tuple[Beat, ...]] = {
         Beat("confrontation", "{hero} struggles against a growing problem", "{hero} is opposed at every turn."),
         Beat("crisis", "{hero} faces the worst moment", "{hero} loses almost everything."),
         Beat("climax", "{hero} makes a final choice", "{hero} chooses and acts."),
-        Beat("resolution", "show how the world has changed", "{hero} lives with what was chosen."),
+        Beat("resolution", "show how {hero} and their world have changed after that choice", "{hero} lives with what was chosen."),
     ),
     "hero": (
         Beat("ordinary world", "introduce {hero} and their ordinary world", "{hero} lives a small, ordinary life."),

@@ -350,9 +350,9 @@ def write_story(
     on_piece: OnPiece | None = None,
     max_drafts: int | None = None,
 ) -> Plan:
-    """Prose for every scene, then continuations, scene by scene, until the story has
-    ``words`` words (at most ``CONTINUE_PASSES`` passes); each piece the best of ``drafts``
-    drafts, or of up to ``max_drafts`` while they repeat the story so far."""
+    """Prose for every scene, then continuations, the shortest scenes first, until the
+    story has ``words`` words (at most ``CONTINUE_PASSES`` passes); each piece the best of
+    ``drafts`` drafts, or of up to ``max_drafts`` while they repeat the story so far."""
     from museforge.errors import UserError
 
     if words < 1:
@@ -372,12 +372,15 @@ def write_story(
             max_drafts=max_drafts,
         )
     for _ in range(CONTINUE_PASSES):
-        for i in range(n):
+        # the shortest scenes first: a model that ends a scene early (often the climax)
+        # gets it back, instead of the opening scenes growing
+        order = sorted(range(n), key=lambda k: len(plan.scenes[k].prose.split()))
+        for turn, i in enumerate(order):
             short = words - plan.word_count()
             if short <= 0:
                 return plan
             say(f"scene {i + 1}/{n}: continuing ({plan.word_count()}/{words} words)")
-            tokens = scene_tokens(short, n - i)
+            tokens = scene_tokens(short, n - turn)
             continue_scene(
                 model,
                 plan,
