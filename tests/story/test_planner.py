@@ -159,6 +159,16 @@ def test_a_place_may_come_back_but_not_in_the_next_scene():
     assert "place 3: stock" not in "\n".join(plan.notes)
 
 
+def test_only_the_small_model_profile_is_shown_an_example_place():
+    shown = Scripted(_answers("a lamp room"))
+    plan_story(shown, PREMISE, "kishotenketsu", seed=0)  # the profile is on by default
+    bare = Scripted(_answers("a lamp room"))
+    plan_story(bare, PREMISE, "kishotenketsu", seed=0, profile=None)
+    asks = [[p for p in m.prompts if "take place" in p] for m in (shown, bare)]
+    assert asks[0] and all("like: " in p for p in asks[0])
+    assert asks[1] and not any("like: " in p for p in asks[1])
+
+
 def test_the_premise_gives_the_protagonist_a_pronoun_and_a_description():
     premise = "A cartographer discovers that her maps redraw themselves at night"
     assert premise_pronoun(premise) == "she"

@@ -67,11 +67,12 @@ class Level:
 
     name: str
     max_tokens: int
-    prompt: Callable[[Plan, int], str]
+    prompt: Callable[[Plan, int, str], str]  # with the example to show, or ""
     grammar: Callable[[Plan, int], str | None]
     parse: Callable[[str, Plan, int], Any]  # the value, or None for an unusable answer
     fallback: Callable[[Plan, int, str], Any]  # the value from stock text (and the last answer)
-    example: Callable[[Plan, int], str] = lambda plan, i: ""  # an example the prompt shows
+    # an example of an answer, shown to a model that needs one (the small-model profile)
+    example: Callable[[Plan, int], str] = lambda plan, i: ""
 
 
 def ask(
@@ -80,7 +81,8 @@ def ask(
     """Level ``level``'s value for part ``i``: the first usable answer over PLAN_TRIES seeds,
     else its fallback (noted in ``plan.notes``)."""
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": ""}]
-    messages[1]["content"] = level.prompt(plan, i)
+    example = level.example(plan, i) if profile is not None and profile.example else ""
+    messages[1]["content"] = level.prompt(plan, i, example)
     answer = ""
     for attempt in range(PLAN_TRIES):
         stream = model.stream(
@@ -95,7 +97,7 @@ def ask(
         answer, reason = read_all(stream)
         if reason == "length":
             continue  # a title cut off at "A Un" is no title
-        if profile is not None and profile.refuses(answer, level.example(plan, i)):
+        if profile is not None and profile.refuses(answer, example):
             continue
         value = level.parse(answer, plan, i)
         if value is not None:
@@ -125,7 +127,7 @@ def _logline_parse(answer: str, plan: Plan, i: int) -> str | None:
 LOGLINE = Level(
     "logline",
     96,
-    lambda plan, i: (
+    lambda plan, i, example: (
         f"Premise: {plan.premise}\n{_hero_line(plan)}\nWrite a one-sentence logline for this "
         f"story that starts with '{plan.hero}'."
     ),
@@ -137,14 +139,16 @@ LOGLINE = Level(
 TITLE = Level(
     "title",
     16,
-    lambda plan, i: f"Story: {plan.logline}\nWrite a short title for this story. Only the title.",
+    lambda plan, i, example: (
+        f"Story: {plan.logline}\nWrite a short title for this story. Only the title."
+    ),
     lambda plan, i: forms.TITLE,
     lambda answer, plan, i: parse_title(answer),
     lambda plan, i, answer: " ".join(plan.premise.rstrip(".").split()[:6]).title(),
 )
 
 
-def _character_prompt(plan: Plan, i: int) -> str:
+def _character_prompt(plan: Plan, i: int, example: str) -> str:
     c = plan.characters[i]
     subject, obj, possessive = PRONOUNS.get(c.pronoun, PRONOUNS["they"])
     return (
@@ -176,7 +180,7 @@ CHARACTER = Level(
 )
 
 
-def _beat_prompt(plan: Plan, i: int) -> str:
+def _beat_prompt(plan: Plan, i: int, example: str) -> str:
     structure = check_structure(plan.structure)
     beat = structure[i]
     so_far = "\n".join(f"{k + 1}. {b}" for k, b in enumerate(plan.beats)) or "(nothing yet)"
@@ -206,6 +210,19 @@ BEAT = Level(
 )
 
 
+def _place_example(plan: Plan, i: int) -> str:
+    return load_grammar("places").expand("#site.a# #setting#", seed=level_seed(plan.seed, "ex", i))
+
+
+def _place_prompt(plan: Plan, i: int, example: str) -> str:
+    ask = f"Story: {plan.logline}\nScene: {plan.beats[i]}\nWhere does this scene take place? "
+    if example:  # a tiny model answers with the instructions themselves without one
+        return f"{ask}Answer with a short place only, like: {example}"
+    # a stronger model copies an example (for a story about clocks, "a candlelit clock
+    # tower across an archipelago of tiny islands"), so it is shown none
+    return f"{ask}Answer with a short place only: a few words that start with a, an or the."
+
+
 def _place_parse(answer: str, plan: Plan, i: int) -> str | None:
     place = parse_place(answer)
     if place is not None and plan.scenes and place.lower() == plan.scenes[-1].place.lower():
@@ -216,15 +233,13 @@ def _place_parse(answer: str, plan: Plan, i: int) -> str | None:
 PLACE = Level(
     "place",
     20,
-    lambda plan, i: (
-        f"Story: {plan.logline}\nScene: {plan.beats[i]}\nWhere does this scene take place? "
-        "Answer with a short place only: a few words that start with a, an or the."
-    ),
+    _place_prompt,
     lambda plan, i: forms.PLACE,
     _place_parse,
     lambda plan, i, answer: load_grammar("places").expand(
         "#site.a# #setting#", seed=level_seed(plan.seed, "place", i)
     ),
+    _place_example,
 )
 
 LEVELS = (LOGLINE, TITLE, CHARACTER, BEAT, PLACE)
