@@ -9,13 +9,14 @@ import re
 from pathlib import Path
 
 import pytest
+from fake_models import Scripted, canned
 
 from museforge.cli import run
 from museforge.core.store import Store
 from museforge.story.answers import parse_character, parse_place, parse_sentence, parse_title
 from museforge.story.cowrite import current_text, history, list_stories
 from museforge.story.levels import LEVELS, plan_story
-from museforge.story.llm import Generation, LanguageModel, load_language_model
+from museforge.story.llm import load_language_model
 from museforge.story.metrics import repeated_ngram_share
 from museforge.story.plan import STRUCTURES, Plan, check_premise
 from museforge.story.premise import premise_description, premise_pronoun
@@ -25,19 +26,6 @@ from museforge.story.render import story_markdown
 PREMISE = "A lighthouse keeper finds a mechanical bird"
 WORDS = 50  # short: four scenes of one small draft each (more only while one repeats) keep it fast
 PARTS = ("plan", "levels", "forms", "answers", "prose", "small_model", "premise", "render")
-
-
-class Canned(LanguageModel):
-    """A model that gives the same answer to every prompt."""
-
-    name = "canned"
-
-    def __init__(self, answer: str) -> None:
-        self.answer = answer
-
-    def _stream(self, messages: list[dict[str, str]], settings: Generation):
-        yield self.answer
-        return "stop"
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +81,7 @@ def test_parse_sentence_title_and_place():
 
 
 def test_garbage_answers_fall_back_and_every_fallback_is_noted():
-    plan = plan_story(Canned("|||| ??"), PREMISE, "three-acts", seed=3)
+    plan = plan_story(canned("|||| ??"), PREMISE, "three-acts", seed=3)
     assert plan.logline and plan.title
     assert len(plan.characters) == 3 and len({c.name for c in plan.characters}) == 3
     assert all(c.want and c.flaw for c in plan.characters)
@@ -105,21 +93,6 @@ def test_garbage_answers_fall_back_and_every_fallback_is_noted():
         assert f"character {i + 1}: stock text" in notes
     for i in range(len(plan.scenes)):
         assert f"beat {i + 1}: stock" in notes and f"place {i + 1}: stock" in notes
-
-
-class Scripted(LanguageModel):
-    """A model whose answer is ``answer(prompt)``; every prompt is kept."""
-
-    name = "scripted"
-
-    def __init__(self, answer) -> None:
-        self.answer = answer
-        self.prompts: list[str] = []
-
-    def _stream(self, messages: list[dict[str, str]], settings: Generation):
-        self.prompts.append(messages[-1]["content"])
-        yield self.answer(messages[-1]["content"])
-        return "stop"
 
 
 EVENTS = ("found a letter", "crossed the bay", "lost the boat", "broke the lamp", "sang", "slept")
@@ -175,7 +148,7 @@ def test_the_premise_gives_the_protagonist_a_pronoun_and_a_description():
     assert premise_description(premise) == "a cartographer"
     chess = "An overworked chess prodigy named Ines is handed a chess set"
     assert premise_description(chess) == "an overworked chess prodigy"
-    plan = plan_story(Canned("|||| ??"), premise, "kishotenketsu", seed=1)
+    plan = plan_story(canned("|||| ??"), premise, "kishotenketsu", seed=1)
     hero = plan.characters[0]
     assert (hero.pronoun, hero.description) == ("she", "a cartographer")
     assert "(she/her/her), the protagonist, a cartographer" in hero.fact()
@@ -183,7 +156,7 @@ def test_the_premise_gives_the_protagonist_a_pronoun_and_a_description():
 
 def test_looping_prose_is_measured_not_cut():
     looping = "The lamp turned slowly in the dark. The lamp turned slowly in the dark."
-    model = Canned(looping)
+    model = canned(looping)
     plan = plan_story(model, PREMISE, "kishotenketsu", seed=0)
     write_story(model, plan, 30, drafts=2)
     assert plan.scenes[0].prose == looping  # kept whole: the sampler, not a filter, fixes loops

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from museforge.story.llm import Generation, LanguageModel
+from fake_models import Scripted
+
 from museforge.story.plan import Character, Plan, Scene
 from museforge.story.prose import bible, pronoun_slips, rank, write_story
 
@@ -62,28 +63,17 @@ def test_drafts_are_ranked_against_repetition_and_for_the_cast():
     assert scores[2] > scores[1] > scores[0]
 
 
-class Scenes(LanguageModel):
-    """Scene 2 ends after one short sentence, the others run long; every continuation
-    asked for is kept, in order."""
-
-    name = "scenes"
-
-    def __init__(self) -> None:
-        self.continued: list[int] = []
-
-    def _stream(self, messages: list[dict[str, str]], settings: Generation):
-        ask = messages[-1]["content"]
-        found = re.match(r"(Write|Continue) scene (\d+)", ask)
-        if found is None:  # a summary
-            yield "Vera walked to the harbour and back."
-            return "stop"
-        scene = int(found.group(2))
-        if found.group(1) == "Continue":
-            self.continued.append(scene)
-        n = 6 if scene == 2 and found.group(1) == "Write" else 60
-        start = len(self.continued) * 100 + scene * 1000
-        yield " ".join(f"w{start + k}" for k in range(n - 1)) + " end."
-        return "stop"
+def _scenes(prompt: str, calls: list[str]) -> str:
+    """Scene 2 ends after one short sentence, the others run long; a summary otherwise.
+    Every piece of prose has words of its own (``calls`` counts them)."""
+    found = re.match(r"(Write|Continue) scene (\d+)", prompt)
+    if found is None:
+        return "Vera walked to the harbour and back."
+    calls.append(prompt)
+    scene = int(found.group(2))
+    n = 6 if scene == 2 and found.group(1) == "Write" else 60
+    start = len(calls) * 100  # a block of 100 words for each call, 60 at most used
+    return " ".join(f"w{start + k}" for k in range(n - 1)) + " end."
 
 
 def test_a_story_short_of_its_words_goes_on_with_its_shortest_scene_first():
@@ -92,7 +82,11 @@ def test_a_story_short_of_its_words_goes_on_with_its_shortest_scene_first():
         Scene("a cliff path", "Vera climbs.", ["Vera Ashford"]),
         Scene("the lighthouse", "Vera rests.", ["Vera Ashford"]),
     ]
-    model = Scenes()
+    calls: list[str] = []
+    model = Scripted(lambda prompt: _scenes(prompt, calls))
     write_story(model, plan, words=230, drafts=1)
-    assert model.continued[0] == 2  # 6 words against 60 in every other scene
+    continued = [
+        int(m.group(1)) for m in map(re.compile(r"Continue scene (\d+)").match, calls) if m
+    ]
+    assert continued[0] == 2  # 6 words against 60 in every other scene
     assert plan.word_count() >= 230

@@ -5,10 +5,10 @@ profile refuses only chatter, echoed labels and a copied example, and can be swi
 from __future__ import annotations
 
 import pytest
+from fake_models import canned
 
 from museforge.story.answers import parse_character, parse_sentence, parse_title
 from museforge.story.levels import plan_story
-from museforge.story.llm import Generation, LanguageModel
 from museforge.story.premise import premise_name
 from museforge.story.prose import write_story
 from museforge.story.small_model import OFF, ON
@@ -21,19 +21,6 @@ VALID = [
     "Jean-Luc Picard wants to see the scene of the crime again.",
     "McAllister hears the sea call her back.",
 ]
-
-
-class Canned(LanguageModel):
-    """A model that gives the same answer to every prompt."""
-
-    name = "canned"
-
-    def __init__(self, answer: str) -> None:
-        self.answer = answer
-
-    def _stream(self, messages: list[dict[str, str]], settings: Generation):
-        yield self.answer
-        return "stop"
 
 
 @pytest.mark.parametrize("text", VALID)
@@ -82,14 +69,14 @@ def test_characters_with_any_name_are_read_whole(name):
 
 def test_a_logline_about_a_story_and_a_unicode_name_are_kept_as_written():
     logline = VALID[2]
-    plan = plan_story(Canned(logline), "A retired captain named Zoë McAllister writes stories.")
+    plan = plan_story(canned(logline), "A retired captain named Zoë McAllister writes stories.")
     assert plan.hero == "Zoë McAllister"
     assert plan.logline == logline
     assert not [n for n in plan.notes if n.startswith("logline")]
 
 
 def test_dialogue_and_sure_enough_reach_the_story_word_for_word():
-    model = Canned(DIALOGUE)
+    model = canned(DIALOGUE)
     plan = plan_story(model, "A keeper named Silas finds a bird.", "kishotenketsu")
     write_story(model, plan, 40, drafts=1)
     assert DIALOGUE in plan.scenes[0].prose
