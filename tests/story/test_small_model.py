@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fake_models import canned
 
-from museforge.story.answers import parse_character, parse_sentence, parse_title
+from museforge.story.answers import alike, parse_character, parse_sentence, parse_title
 from museforge.story.levels import plan_story
 from museforge.story.premise import premise_name
 from museforge.story.prose import write_story
@@ -80,3 +80,9 @@ def test_dialogue_and_sure_enough_reach_the_story_word_for_word():
     plan = plan_story(model, "A keeper named Silas finds a bird.", "kishotenketsu")
     write_story(model, plan, 40, drafts=1)
     assert DIALOGUE in plan.scenes[0].prose
+
+
+def test_a_copy_with_typographic_apostrophes_is_still_alike():
+    line = "She can't and won't stop."  # two of five words hold an apostrophe
+    assert alike(line, line.replace("'", "\u2019"))
+    assert not alike(line, "The lighthouse keeper climbs the stairs at dawn.")

@@ -47,7 +47,12 @@ def tokens(text: str) -> list[str]:
     own, so "Stop, thief!" gives ["stop", ",", "thief", "!"]. Typographic apostrophes and
     quotation marks count as plain ones ("can’t" is "can't").
     """
-    return _TOKEN.findall(text.lower().translate(_PLAIN_QUOTES))
+    return _TOKEN.findall(plain_quotes(text.lower()))
+
+
+def plain_quotes(text: str) -> str:
+    """``text`` with typographic apostrophes and quotation marks as plain ones."""
+    return text.translate(_PLAIN_QUOTES)
 
 
 def ngrams(seq: Sequence[str], n: int) -> list[tuple[str, ...]]:

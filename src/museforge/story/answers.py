@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from museforge.core.creativity import plain_quotes
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+")
 # "The scene takes place in a fish market": the place is what follows
 _TAKES_PLACE = re.compile(r"^(?:the|this)\s+(?:scene|story)\s+(?:takes\s+place|is\s+set)\s+", re.I)
@@ -32,8 +34,9 @@ def whole_sentences(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """``text``'s words, lower-cased, without punctuation: how sentences are compared."""
-    return re.findall(r"[\w'’-]+", text.lower())
+    """``text``'s words, lower-cased, without punctuation: how sentences are compared
+    ("can’t" is "can't")."""
+    return re.findall(r"[\w'-]+", plain_quotes(text.lower()))
 
 
 def clean_line(text: str) -> str:
