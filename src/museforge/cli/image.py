@@ -44,7 +44,7 @@ StepsOpt = Annotated[
     typer.Option(
         min=1,
         max=100_000,
-        help="Optimiser steps at the first scale (a fifth at later ones); an L-BFGS step "
+        help="Optimiser steps at the first scale (half as many at later ones); an L-BFGS step "
         "evaluates the loss twice.",
     ),
 ]
@@ -145,14 +145,14 @@ def stylize_cmd(
     init: Annotated[
         str,
         typer.Option(
-            help="Start from: content, noise, palette (the content in the style's colours), "
-            "or an image file."
+            help="Start from: palette (the content in the style's colours; with "
+            "--preserve-colors, in its tones), content, noise, or an image file."
         ),
-    ] = "content",
+    ] = "palette",
     content_weight: Annotated[
         float | None,
         typer.Option(
-            min=0.0, help="Content weight (style weight is 1); default: the network's own."
+            min=0.0, help="Content weight (style weight is 2); default: the network's own."
         ),
     ] = None,
     tv_weight: Annotated[

@@ -62,7 +62,10 @@ class StyleConfig:
     steps: int = 30
     size: int = 512  # long side of the result in pixels
     content_weight: float | None = None  # None: the feature network's own (see features.py)
-    style_weight: float = 1.0  # the reference; the other weights are relative to it
+    # the other weights are relative to it; measured over 5 photos x 3 styles at 512 px
+    # (benchmarks/bench_style.py), MobileNetV2's judge: 1 gave 0.358, 2 gave 0.318 with the
+    # photo still there by eye (a cat's eyes under bricks); 3 lost the cat to the bricks
+    style_weight: float = 2.0
     style_layer_weights: tuple[float, ...] | None = None  # None: the network's own
     tv_weight: float = 2e-4  # enough to stop pixel speckle without blurring strokes
     lr: float = 0.02  # Adam's per-step change of a pixel in 0..1: crowsonkb's value
@@ -71,9 +74,12 @@ class StyleConfig:
     optimizer: str = "lbfgs"
     lbfgs_evaluations: int = 2
     scales: tuple[int, ...] | None = None  # None: 128, 256, ... doubling up to ``size``
-    # finer scales only sharpen: a fifth of the steps each (measured at 512 px under load:
-    # 60 + 12 evaluations took a third of the time of 120 + 60 + 60 from 128 px)
-    later_steps_fraction: float = 0.2
+    # finer scales only sharpen: half the steps each (measured on astronaut x gravel and
+    # chelsea x brick at 512 px: a fifth left the upsampled layout blurred under a fine
+    # grid, MobileNetV2's judge 0.57 and 0.57; half gave crisp stones and bricks, 0.47 and
+    # 0.51, for 1.4x the time; all the steps, 0.45 and 0.50 for 2.1x; over 5 x 3 pairs
+    # with style weight 2, half gave 0.318 and all 0.316 at style weight 1.5)
+    later_steps_fraction: float = 0.5
     # the coarsest automatic scale, where the layout is set: at 128 px the per-evaluation
     # overhead of VGG16 on a CPU made steps nearly as dear as at 256, for a blurrier layout
     min_scale: int = 256
@@ -92,11 +98,12 @@ class StyleConfig:
     # download, random-vgg paints looser strokes
     features: str = "vgg16"
     seed: int = 0
-    # content; noise; palette: the content with each colour channel's histogram matched to
-    # the (most weighted) style's, so the optimisation need not move every colour itself
-    # (measured on astronaut x gravel at 512 px: colour judge 0.74 -> 0.41, MobileNetV2
-    # judge 0.60 -> 0.58); or an image given to ``stylize``
-    init: str = "content"
+    # palette: the content with each colour channel's histogram matched to the (most
+    # weighted) style's, so the optimisation need not move every colour itself (measured
+    # over 5 photos x 3 styles at 512 px, from the content: colour judge 0.66 -> 0.38,
+    # MobileNetV2 judge 0.457 -> 0.420); with ``preserve_colors``, the luminance's
+    # histogram only. Or content; noise; or an image given to ``stylize``
+    init: str = "palette"
     preserve_colors: bool = False
 
     def resolved_scales(self) -> tuple[int, ...]:
@@ -320,11 +327,6 @@ def stylize(
         raise UserError(f"precision {config.precision!r}: choose {', '.join(PRECISIONS)}")
     if config.init not in INIT_CHOICES and init is None:
         raise UserError(f"init {config.init!r}: give an image, or choose content, noise or palette")
-    if config.init == "palette" and config.preserve_colors:
-        raise UserError(
-            "init palette takes the style's colours, preserve colours keeps the "
-            "content's: choose one"
-        )
     net = net or build_features(config.features, seed=config.seed)
     full_h, full_w = content.shape[-2:]
     if config.preserve_colors:
