@@ -132,8 +132,9 @@ def result_path(folder: Path, config: StyleConfig, content: str, style: str) -> 
 
 def stylized(
     s: Settings, config: StyleConfig, net: FeatureNet, pair: tuple[str, str], images: tuple
-) -> tuple[Tensor, float | None]:
-    """The result of ``config`` on the pair, read back if kept (seconds None), and its time."""
+) -> tuple[Tensor, float]:
+    """The result of ``config`` on the pair as its 8-bit PNG would hold it, read back if
+    kept, and the seconds it took to compute (when it was computed)."""
     path = result_path(s.results, config, *pair) if s.results else None
     if path is None or not path.exists():
         start = time.perf_counter()
