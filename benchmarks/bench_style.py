@@ -136,16 +136,16 @@ def stylized(
     """The result of ``config`` on the pair as its 8-bit PNG would hold it, read back if
     kept, and the seconds it took to compute (when it was computed)."""
     path = result_path(s.results, config, *pair) if s.results else None
-    if path is None or not path.exists():
-        start = time.perf_counter()
-        result = stylize(images[0], [images[1]], config, net=net).image
-        seconds = time.perf_counter() - start
-        if path is None:
-            return image_to_tensor(tensor_to_image(result)), seconds
+    if path is not None and path.exists():
+        return load_image(path), json.loads(path.with_suffix(".json").read_text())["seconds"]
+    start = time.perf_counter()
+    result = stylize(images[0], [images[1]], config, net=net).image
+    seconds = time.perf_counter() - start
+    result = tensor_to_image(result)  # the 8-bit picture a person gets
+    if path is not None:
         save_png(result, path)
         path.with_suffix(".json").write_text(json.dumps({"seconds": seconds}))
-    seconds = json.loads(path.with_suffix(".json").read_text())["seconds"]
-    return load_image(path), seconds
+    return image_to_tensor(result), seconds
 
 
 def quality(s: Settings, sheet_path: Path) -> dict:

@@ -165,7 +165,7 @@ def stylize_cmd(
 ) -> None:
     """Paint CONTENT in the style of one or more style images (Gatys et al. 2016), or with a
     trained fast style network (--fast)."""
-    from museforge.image.style.gatys import StyleConfig, check_blend
+    from museforge.image.style.gatys import INIT_CHOICES, StyleConfig, check_blend
 
     out = _out_png(out)
     if fast is not None:
@@ -184,7 +184,7 @@ def stylize_cmd(
         optimizer=optimizer,
         features=features,
         seed=seed,
-        init=init if init in ("content", "noise", "palette") else "image",
+        init=init if init in INIT_CHOICES else "image",
         preserve_colors=preserve_colors,
     )
     inputs = {"content": [content], "style": list(style), "mask": [mask] if mask else []}

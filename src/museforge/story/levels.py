@@ -210,8 +210,9 @@ BEAT = Level(
 )
 
 
-def _place_example(plan: Plan, i: int) -> str:
-    return load_grammar("places").expand("#site.a# #setting#", seed=level_seed(plan.seed, "ex", i))
+def _stock_place(plan: Plan, i: int, salt: str) -> str:
+    """A place from the shipped ``places`` grammar, drawn by the plan's seed and ``salt``."""
+    return load_grammar("places").expand("#site.a# #setting#", seed=level_seed(plan.seed, salt, i))
 
 
 def _place_prompt(plan: Plan, i: int, example: str) -> str:
@@ -236,10 +237,8 @@ PLACE = Level(
     _place_prompt,
     lambda plan, i: forms.PLACE,
     _place_parse,
-    lambda plan, i, answer: load_grammar("places").expand(
-        "#site.a# #setting#", seed=level_seed(plan.seed, "place", i)
-    ),
-    _place_example,
+    lambda plan, i, answer: _stock_place(plan, i, "place"),
+    lambda plan, i: _stock_place(plan, i, "ex"),
 )
 
 LEVELS = (LOGLINE, TITLE, CHARACTER, BEAT, PLACE)
